@@ -1,0 +1,112 @@
+"""RTFx and WER of one engine configuration, in process, through the runtime's own Transcriber.
+
+Both engines get exactly the same path the server uses (decode -> quiet-point windows -> one batch ->
+stitch), so the only difference between rows is the engine and its settings. One configuration per
+process: vLLM does not give all GPU memory back on shutdown, and time-to-ready must be cold.
+
+    python bench/engine_bench.py --engine vllm --model_dir M --data D --label all-on
+    python bench/engine_bench.py --engine vllm --kv_cache_dtype auto --label no-fp8 ...
+    python bench/engine_bench.py --engine transformers --label baseline ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from common import Spread, append_jsonl, audio_seconds, load_workload, print_table, wer_by_kind
+from whisper_runtime import contract
+from whisper_runtime.audio import AudioLimits
+from whisper_runtime.cli import build_engine
+from whisper_runtime.transcriber import Transcriber
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_dir", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True, help="folder made by bench/prepare_data.py")
+    parser.add_argument("--label", required=True)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--copies", type=int, default=1, help="submit the workload this many times at once")
+    parser.add_argument("--language", default="en")
+    parser.add_argument("--results", type=Path, help="append one JSON line per configuration")
+    return contract.add_arguments(parser).parse_args()
+
+
+class GpuMemoryPeak:
+    """Device-wide peak of used GPU memory, sampled: vLLM's engine runs in another process."""
+
+    def __init__(self, interval: float = 0.2):
+        self._peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(interval,), daemon=True)
+        if torch.cuda.is_available():
+            self._thread.start()
+
+    def _sample(self, interval: float) -> None:
+        while not self._done.wait(interval):
+            free, total = torch.cuda.mem_get_info()
+            self._peak = max(self._peak, total - free)
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def gib(self):
+        return round(self._peak / 2**30, 2) if self._peak else None
+
+
+async def measure(args: argparse.Namespace) -> dict:
+    runtime_args = contract.RuntimeArgs.from_namespace(args)
+    items = load_workload(args.data)
+    engine = build_engine(runtime_args, args.model_dir)
+    peak = GpuMemoryPeak()
+    started = time.perf_counter()
+    await engine.start()
+    ready_seconds = time.perf_counter() - started
+    transcriber = Transcriber(engine, AudioLimits.from_megabytes(4096, 24 * 3600))
+    options = transcriber.options(language=args.language)
+
+    batch = items * args.copies
+    seconds = audio_seconds(batch)
+    rtfx, texts = [], []
+    await transcriber.transcribe_pcm(items[-1].audio, options)  # warm-up, not timed
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        transcripts = await asyncio.gather(*(transcriber.transcribe_pcm(item.audio, options) for item in batch))
+        rtfx.append(seconds / (time.perf_counter() - started))
+        texts = [transcript.text for transcript in transcripts[: len(items)]]
+    await engine.stop()
+    peak.stop()
+    return {
+        "label": args.label,
+        "engine": runtime_args.engine,
+        "kv_cache_dtype": runtime_args.kv_cache_dtype,
+        "compilation_level": runtime_args.compilation_level,
+        "cuda_graphs": runtime_args.cuda_graphs,
+        "audio_seconds_per_repeat": round(seconds, 1),
+        "rtfx": rtfx,
+        **wer_by_kind(items, texts),
+        "ready_seconds": round(ready_seconds, 1),
+        "peak_gpu_gib": peak.gib(),
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    record = asyncio.run(measure(args))
+    append_jsonl(args.results, record)
+    print_table(
+        f"{record['label']} ({record['engine']})",
+        ["audio s/repeat", "RTFx", "WER all %", "WER long %", "WER clips %", "ready s"],
+        [[record["audio_seconds_per_repeat"], Spread(tuple(record["rtfx"])), record["wer_all"],
+          record["wer_long"], record["wer_clips"], record["ready_seconds"]]],
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The runtime as users meet it: ``whisper-runtime`` started as a process, called over HTTP on loopback.
+
+Measures time to ready, throughput (RTFx) and WER of the whole workload sent at once through the
+KServe v2 REST protocol and through the OpenAI route, and p50/p95 latency of short clips at several
+concurrency levels. Every request is bounded in count and time; the server is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from common import Spread, append_jsonl, audio_seconds, corpus_wer, load_workload, percentile, print_table
+
+MODEL_NAME = "whisper"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(model_dir: Path, runtime_flags: list[str], log_path: Path) -> tuple[subprocess.Popen, str]:
+    http_port, grpc_port = free_port(), free_port()
+    command = [sys.executable, "-m", "whisper_runtime", f"--model_name={MODEL_NAME}", f"--model_dir={model_dir}",
+               f"--http_port={http_port}", f"--grpc_port={grpc_port}", *runtime_flags]
+    log = log_path.open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return process, f"http://127.0.0.1:{http_port}"
+
+
+async def wait_ready(base_url: str, process: subprocess.Popen, timeout: float = 420.0) -> float:
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        while time.perf_counter() - started < timeout:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode} before it was ready")
+            try:
+                if (await client.get(f"{base_url}/v2/models/{MODEL_NAME}/ready")).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.5)
+    raise TimeoutError(f"the server was not ready after {timeout:.0f} s")
+
+
+def v2_body(encoded: bytes) -> dict:
+    return {"inputs": [{"name": "audio", "datatype": "BYTES", "shape": [1],
+                        "data": [base64.b64encode(encoded).decode()]}],
+            "parameters": {"language": "en"}}
+
+
+async def v2_transcribe(client: httpx.AsyncClient, base_url: str, encoded: bytes) -> tuple[str, float]:
+    started = time.perf_counter()
+    response = await client.post(f"{base_url}/v2/models/{MODEL_NAME}/infer", json=v2_body(encoded))
+    response.raise_for_status()
+    outputs = {output["name"]: output for output in response.json()["outputs"]}
+    return outputs["text"]["data"][0], time.perf_counter() - started
+
+
+async def openai_transcribe(client: httpx.AsyncClient, base_url: str, encoded: bytes) -> tuple[str, float]:
+    started = time.perf_counter()
+    response = await client.post(f"{base_url}/v1/audio/transcriptions",
+                                 files={"file": ("audio.flac", encoded, "audio/flac")},
+                                 data={"model": MODEL_NAME, "language": "en", "response_format": "json"})
+    response.raise_for_status()
+    return response.json()["text"], time.perf_counter() - started
+
+
+async def throughput(base_url: str, files: list[bytes], call, repeats: int, copies: int) -> tuple[list[float], list[str]]:
+    """The whole workload sent at once, ``repeats`` times: wall seconds per repeat and the last texts."""
+    walls, texts = [], []
+    limits = httpx.Limits(max_connections=len(files) * copies)
+    async with httpx.AsyncClient(timeout=600.0, limits=limits) as client:
+        for _ in range(repeats):
+            started = time.perf_counter()
+            results = await asyncio.gather(*(call(client, base_url, data) for data in files * copies))
+            walls.append(time.perf_counter() - started)
+            texts = [text for text, _ in results[: len(files)]]
+    return walls, texts
+
+
+async def latencies(base_url: str, clips: list[bytes], concurrency: int, requests: int) -> list[float]:
+    """``requests`` clips through v2 REST with at most ``concurrency`` in flight."""
+    gate = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(timeout=300.0, limits=httpx.Limits(max_connections=concurrency)) as client:
+        async def one(data: bytes) -> float:
+            async with gate:
+                return (await v2_transcribe(client, base_url, data))[1]
+        return list(await asyncio.gather(*(one(clips[i % len(clips)]) for i in range(requests))))
+
+
+async def run(args: argparse.Namespace, runtime_flags: list[str]) -> None:
+    items = load_workload(args.data)
+    files = [(args.data / item.name).read_bytes() for item in items]
+    clips = [data for data, item in zip(files, items) if item.kind == "clip"]
+    seconds = audio_seconds(items) * args.copies
+    process, base_url = start_server(args.model_dir, runtime_flags, args.log)
+    try:
+        ready = await wait_ready(base_url, process)
+        rows, record = [], {"label": args.label, "ready_seconds": round(ready, 1), "audio_seconds_per_repeat": seconds}
+        for route, call in (("v2 REST", v2_transcribe), ("OpenAI", openai_transcribe)):
+            walls, texts = await throughput(base_url, files, call, args.repeats, args.copies)
+            rtfx = tuple(seconds / wall for wall in walls)
+            wer = corpus_wer(items, texts)
+            record[route] = {"rtfx": list(rtfx), "wer": wer}
+            rows.append([route, round(seconds, 1), Spread(rtfx), wer])
+        print_table(f"{args.label}: throughput over HTTP (ready in {ready:.1f} s)",
+                    ["route", "audio s/repeat", "RTFx", "WER %"], rows)
+        latency_rows = []
+        for concurrency in args.concurrency:
+            values = await latencies(base_url, clips, concurrency, max(args.latency_requests, concurrency * 4))
+            record[f"latency_c{concurrency}"] = {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95)}
+            latency_rows.append([concurrency, len(values), f"{percentile(values, 0.5):.3f}",
+                                 f"{percentile(values, 0.95):.3f}"])
+        print_table(f"{args.label}: v2 REST latency of short clips", ["concurrency", "requests", "p50 s", "p95 s"],
+                    latency_rows)
+        append_jsonl(args.results, record)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model_dir", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--label", default="runtime")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--copies", type=int, default=1)
+    parser.add_argument("--concurrency", type=lambda v: [int(x) for x in v.split(",")], default=[1, 4, 16, 64])
+    parser.add_argument("--latency_requests", type=int, default=64)
+    parser.add_argument("--log", type=Path, default=Path("server.log"))
+    parser.add_argument("--results", type=Path)
+    args, runtime_flags = parser.parse_known_args()
+    asyncio.run(run(args, runtime_flags))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The ceiling: vLLM's offline ``LLM.generate`` over the same windows, no server, no asyncio.
+
+Windows are cut exactly as the runtime cuts them, so the difference to the HTTP path is only the
+serving layer. The KV-cache capacity vLLM reports at start-up is printed in its log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from common import Spread, append_jsonl, audio_seconds, corpus_wer, load_workload, print_table
+from whisper_runtime import contract
+from whisper_runtime.engines.vllm_engine import engine_args_from, window_prompt
+from whisper_runtime.tokens import WhisperVocabulary
+from whisper_runtime.engines.base import DecodeOptions
+from whisper_runtime.contract import SAMPLE_RATE
+from whisper_runtime.windowing import cut_windows, is_silent, stitch_text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model_dir", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--copies", type=int, default=1)
+    parser.add_argument("--results", type=Path)
+    args = contract.add_arguments(parser).parse_args()
+    os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
+    from vllm import LLM, SamplingParams
+
+    runtime_args = contract.RuntimeArgs.from_namespace(args)
+    items = load_workload(args.data)
+    vocabulary = WhisperVocabulary.from_model_dir(args.model_dir)
+    decoder_prompt = vocabulary.decoder_prompt(vocabulary.resolve(DecodeOptions(language="en")), "en")
+    windows_per_item = [[w for w in cut_windows(item.audio) if not is_silent(w.samples)] for item in items]
+    prompts = [window_prompt(w.samples, decoder_prompt) for windows in windows_per_item for w in windows]
+
+    started = time.perf_counter()
+    engine_args = engine_args_from(runtime_args, args.model_dir)
+    llm = LLM(**engine_args)
+    ready_seconds = time.perf_counter() - started
+    sampling = SamplingParams(temperature=0.0, max_tokens=440, skip_special_tokens=False)
+
+    seconds = audio_seconds(items) * args.copies
+    rtfx = []
+    llm.generate(prompts[:8], sampling, use_tqdm=False)  # warm-up
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        outputs = llm.generate(prompts * args.copies, sampling, use_tqdm=False)
+        rtfx.append(seconds / (time.perf_counter() - started))
+    texts, position = [], 0
+    for windows in windows_per_item:
+        window_outputs = outputs[position : position + len(windows)]
+        position += len(windows)
+        texts.append(stitch_text([vocabulary.parse(list(o.outputs[0].token_ids), len(w.samples) / SAMPLE_RATE).text
+                                  for o, w in zip(window_outputs, windows)]))
+    record = {
+        "label": "vllm-offline",
+        "engine": "vllm-offline",
+        "kv_cache_dtype": runtime_args.kv_cache_dtype,
+        "audio_seconds_per_repeat": round(seconds, 1),
+        "windows_per_repeat": len(prompts) * args.copies,
+        "rtfx": rtfx,
+        "wer_all": corpus_wer(items, texts),
+        "ready_seconds": round(ready_seconds, 1),
+    }
+    append_jsonl(args.results, record)
+    print_table("vLLM offline (engine alone)", ["audio s/repeat", "windows", "RTFx", "WER %", "ready s"],
+                [[record["audio_seconds_per_repeat"], record["windows_per_repeat"], Spread(tuple(rtfx)),
+                  record["wer_all"], record["ready_seconds"]]])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds the local control plane (kubectl, helm, etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)
+# with `go build` from official Go modules fetched through the Go module proxy. Pins: devkit/go/versions.env.
+# Output: $(python -m whisper_devkit.binaries dir); a binary already there is not built again.
+# Each build's seconds are appended to build-seconds.txt in that folder.
+set -euo pipefail
+devkit=$(cd "$(dirname "$0")" && pwd)
+source "$devkit/go/versions.env"
+bin=$(PYTHONPATH="$devkit" python3 -m whisper_devkit.binaries dir)
+work="$bin/../../go-modules/$(basename "$bin")"
+mkdir -p "$bin" "$work"
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+
+# k8s.io/kubernetes points its k8s.io/* staging modules at ./staging/src, which only exists in its own tree:
+# our module replaces each one named there with the published twin (v1.X.Y -> v0.X.Y). For kubernetes that makes
+# it buildable; for helm (built on the same minor) it puts its k8s.io libraries at the same version, so packages
+# compiled for one binary are reused from the build cache by the next. kwok keeps its own (newer) ones.
+staging_modules() {
+  local upstream_mod
+  upstream_mod=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" |
+                 sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
+  sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/.*#\1#p' "$upstream_mod"
+}
+
+# A throwaway module of ours that will require one upstream module at its pin.
+init_module() {  # name [pin-k8s-libraries]
+  [ -f "$work/$1/go.mod" ] && return
+  mkdir -p "$work/$1" && (cd "$work/$1" && go mod init "whisper-devkit/$1" >/dev/null 2>&1)
+  if [ "${2:-}" = pin-k8s-libraries ]; then
+    for staging in $(staging_modules); do
+      (cd "$work/$1" && go mod edit -replace="$staging=$staging@v0${KUBERNETES_VERSION#v1}")
+    done
+  fi
+}
+
+build() {  # binary module-dir package version [version-ldflags]
+  local name=$1 dir=$2 package=$3 version=$4 version_flags=${5:-} started
+  if [ -x "$bin/$name" ]; then echo "cached  $bin/$name"; return; fi
+  started=$(date +%s)
+  (cd "$work/$dir" && go get "$package@$version" &&
+   go build -trimpath -ldflags="-s -w $version_flags" -o "$bin/$name.partial" "$package")
+  mv "$bin/$name.partial" "$bin/$name"
+  echo "$name $(( $(date +%s) - started ))" >> "$bin/build-seconds.txt"
+  echo "built   $bin/$name in $(( $(date +%s) - started )) s"
+}
+
+# The kwok binary has no built-in behaviour: it runs the Stages it is given. Take kwok's own "fast" stages
+# (nodes become Ready and send heartbeats; bound pods become Running and Ready) from the same module.
+write_kwok_stages() {
+  [ -f "$bin/kwok-stages.yaml" ] && return
+  local stages
+  stages=$(cd "$work/kwok" && go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)",*/\1/p')/kustomize/stage
+  for stage in node/fast/node-initialize node/heartbeat/node-heartbeat pod/fast/pod-ready pod/fast/pod-complete \
+               pod/fast/pod-delete; do
+    echo "---"; cat "$stages/$stage.yaml"
+  done > "$bin/kwok-stages.yaml.partial"
+  mv "$bin/kwok-stages.yaml.partial" "$bin/kwok-stages.yaml"
+}
+
+# Stamp the release into the binaries as Kubernetes' and Helm's own builds do (helm's kubeVersion checks read it).
+kubernetes_minor=${KUBERNETES_VERSION#v1.}
+k8s_version_flags=""
+for version_package in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  k8s_version_flags+=" -X $version_package.gitVersion=$KUBERNETES_VERSION -X $version_package.gitMajor=1"
+  k8s_version_flags+=" -X $version_package.gitMinor=${kubernetes_minor%%.*} -X $version_package.gitTreeState=clean"
+done
+helm_version_flags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+
+init_module kubernetes pin-k8s-libraries
+init_module helm pin-k8s-libraries
+init_module etcd
+init_module kwok
+# kubectl and helm first: other work needs them before the cluster.
+build kubectl                 kubernetes k8s.io/kubernetes/cmd/kubectl                 "$KUBERNETES_VERSION" "$k8s_version_flags"
+build helm                    helm       helm.sh/helm/v3/cmd/helm                      "$HELM_VERSION" "$helm_version_flags"
+build etcd                    etcd       go.etcd.io/etcd/server/v3                     "$ETCD_VERSION"
+build kube-apiserver          kubernetes k8s.io/kubernetes/cmd/kube-apiserver          "$KUBERNETES_VERSION" "$k8s_version_flags"
+build kube-controller-manager kubernetes k8s.io/kubernetes/cmd/kube-controller-manager "$KUBERNETES_VERSION" "$k8s_version_flags"
+build kube-scheduler          kubernetes k8s.io/kubernetes/cmd/kube-scheduler          "$KUBERNETES_VERSION" "$k8s_version_flags"
+build kwok                    kwok       sigs.k8s.io/kwok/cmd/kwok                     "$KWOK_VERSION"
+write_kwok_stages

@@ -1,0 +1,94 @@
+"""The only module that talks to the API server: read, server-side apply, patch status.
+
+API failures are translated here, once, into the operator's typed errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any, Iterator, Mapping, Optional
+
+import kubernetes
+import urllib3
+from kubernetes.client.exceptions import ApiException
+
+from .errors import ApplyRejected, ClusterUnavailable
+from .resources import FIELD_MANAGER, INFERENCE_SERVICE, WHISPER_ENDPOINT, ApiResource
+
+#: Statuses that say "the request itself is wrong": retrying the same object cannot succeed.
+REJECTED_STATUSES = frozenset({400, 403, 404, 405, 415, 422})
+
+
+def _api_message(error: ApiException) -> str:
+    try:
+        return json.loads(error.body)["message"]
+    except (TypeError, ValueError, KeyError):
+        return f"{error.status} {error.reason}"
+
+
+@contextlib.contextmanager
+def _translated_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except ApiException as error:
+        kind = ApplyRejected if error.status in REJECTED_STATUSES else ClusterUnavailable
+        raise kind(f"{action}: {_api_message(error)}") from error
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise ClusterUnavailable(f"{action}: {error}") from error
+
+
+class KubeCluster:
+    """Custom-object reads and writes through one shared API client."""
+
+    def __init__(self, api_client: Optional[kubernetes.client.ApiClient] = None) -> None:
+        if api_client is None:
+            kubernetes.config.load_config()
+            api_client = kubernetes.client.ApiClient()
+        self._objects = kubernetes.client.CustomObjectsApi(api_client)
+
+    def _get(self, resource: ApiResource, namespace: str, name: str) -> Optional[dict[str, Any]]:
+        try:
+            with _translated_errors(f"reading {resource.kind} {namespace}/{name}"):
+                return self._objects.get_namespaced_custom_object(
+                    resource.group, resource.version, namespace, resource.plural, name
+                )
+        except ApplyRejected as error:
+            if isinstance(error.__cause__, ApiException) and error.__cause__.status == 404:
+                return None
+            raise
+
+    def get_inference_service(self, namespace: str, name: str) -> Optional[dict[str, Any]]:
+        return self._get(INFERENCE_SERVICE, namespace, name)
+
+    def get_endpoint(self, namespace: str, name: str) -> Optional[dict[str, Any]]:
+        return self._get(WHISPER_ENDPOINT, namespace, name)
+
+    def apply_inference_service(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply as the operator's field manager, taking back fields someone else changed."""
+        metadata = manifest["metadata"]
+        with _translated_errors(f"applying {manifest['kind']} {metadata['namespace']}/{metadata['name']}"):
+            return self._objects.patch_namespaced_custom_object(
+                INFERENCE_SERVICE.group,
+                INFERENCE_SERVICE.version,
+                metadata["namespace"],
+                INFERENCE_SERVICE.plural,
+                metadata["name"],
+                dict(manifest),
+                field_manager=FIELD_MANAGER,
+                field_validation="Strict",
+                force=True,
+                _content_type="application/apply-patch+yaml",
+            )
+
+    def patch_endpoint_status(self, namespace: str, name: str, status_patch: Mapping[str, Any]) -> None:
+        with _translated_errors(f"updating the status of {WHISPER_ENDPOINT.kind} {namespace}/{name}"):
+            self._objects.patch_namespaced_custom_object_status(
+                WHISPER_ENDPOINT.group,
+                WHISPER_ENDPOINT.version,
+                namespace,
+                WHISPER_ENDPOINT.plural,
+                name,
+                {"status": dict(status_patch)},
+                _content_type="application/merge-patch+json",
+            )

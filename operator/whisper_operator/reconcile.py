@@ -1,0 +1,86 @@
+"""One idempotent, level-triggered reconcile: read, render, apply when drifted, report.
+
+kopf-free so that it runs the same from every trigger (create/update/resume, the resync timer, an event on
+the owned InferenceService) and in tests against an in-memory cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping, Optional, Protocol
+
+from .drift import drifted_paths
+from .errors import ApplyRejected, InvalidSpec, ReconcileError
+from .render import render_inference_service, render_status
+from .render.status import Event, transition_events
+from .resources import SPEC_HASH_ANNOTATION
+from .settings import OperatorConfig
+from .spec import Endpoint
+
+
+class Cluster(Protocol):
+    def get_inference_service(self, namespace: str, name: str) -> Optional[dict[str, Any]]: ...
+
+    def apply_inference_service(self, manifest: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+class EndpointCluster(Cluster, Protocol):
+    """What the handlers also need: reading an owner and patching its status from an InferenceService event."""
+
+    def get_endpoint(self, namespace: str, name: str) -> Optional[dict[str, Any]]: ...
+
+    def patch_endpoint_status(self, namespace: str, name: str, status_patch: Mapping[str, Any]) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    status: dict[str, Any]
+    events: list[Event]
+    #: A reconcile-time error the status already reports (None when all went well).
+    problem: Optional[ReconcileError] = None
+
+    def status_patch(self, previous: Mapping[str, Any]) -> dict[str, Any]:
+        """A merge patch from ``previous`` to this status: keys that went away are set to None."""
+        removed = {key: None for key in previous if key not in self.status}
+        return {**removed, **self.status}
+
+
+def _hash(manifest: Mapping[str, Any]) -> Optional[str]:
+    return (manifest.get("metadata", {}).get("annotations") or {}).get(SPEC_HASH_ANNOTATION)
+
+
+def _converge(endpoint: Endpoint, cluster: Cluster, config: OperatorConfig) -> tuple[dict[str, Any], list[Event]]:
+    """Make the InferenceService match the desired one; returns the live object and what a user should hear."""
+    desired = render_inference_service(endpoint, config)
+    live = cluster.get_inference_service(endpoint.namespace, endpoint.name)
+    if live is None:
+        created = cluster.apply_inference_service(desired)
+        return created, [Event("Normal", "Created", f"created InferenceService {endpoint.name}")]
+    drifted = drifted_paths(desired, live)
+    if not drifted:
+        return live, []
+    applied = cluster.apply_inference_service(desired)
+    if _hash(live) != _hash(desired):
+        return applied, [Event("Normal", "Updated", f"updated InferenceService {endpoint.name} to the new spec")]
+    changed = ", ".join(drifted)
+    message = f"put back hand-edited fields of the InferenceService: {changed}"
+    return applied, [Event("Warning", "DriftRepaired", message)]
+
+
+def reconcile(body: Mapping[str, Any], cluster: Cluster, config: OperatorConfig, now: str) -> Outcome:
+    """Bring one WhisperEndpoint's InferenceService in line and compute its status.
+
+    InvalidSpec and ApplyRejected become a Degraded status (nothing is applied for an invalid spec);
+    ClusterUnavailable propagates so that the caller retries later.
+    """
+    previous = body.get("status") or {}
+    generation = body.get("metadata", {}).get("generation")
+    report = dict(observed_generation=generation, previous=previous, now=now)
+    try:
+        endpoint = Endpoint.from_body(body)
+        live, events = _converge(endpoint, cluster, config)
+    except (InvalidSpec, ApplyRejected) as problem:
+        status = render_status(None, problem=problem, **report)
+        return Outcome(status, transition_events(previous.get("conditions") or [], status["conditions"]), problem)
+    status = render_status(live, model=endpoint.spec.model.display_name, **report)
+    return Outcome(status, events + transition_events(previous.get("conditions") or [], status["conditions"]))

@@ -1,0 +1,142 @@
+"""The KServe InferenceService a WhisperEndpoint stands for."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Optional
+
+from whisper_runtime import contract
+
+from ..resources import (
+    ENDPOINT_LABEL,
+    GPU_RESOURCE,
+    INFERENCE_SERVICE,
+    KSERVE_DEPLOYMENT_MODE_ANNOTATION,
+    MANAGED_BY,
+    SPEC_HASH_ANNOTATION,
+    WHISPER_ENDPOINT,
+)
+from ..settings import OperatorConfig
+from ..spec import Endpoint, WhisperEndpointSpec
+from .scheduling import gpu_tolerations, render_node_affinity
+
+
+def runtime_args(spec: WhisperEndpointSpec) -> contract.RuntimeArgs:
+    """The runtime's arguments (the shared contract) for this spec."""
+    optimization, serving = spec.optimization, spec.serving
+    return contract.RuntimeArgs(
+        engine=spec.engine,
+        dtype=optimization.dtype,
+        kv_cache_dtype=optimization.kv_cache_dtype,
+        compilation_level=optimization.torch_compile.level if optimization.torch_compile.enabled else 0,
+        cuda_graphs=optimization.cuda_graphs.enabled,
+        cuda_graph_sizes=optimization.cuda_graphs.capture_sizes,
+        max_num_seqs=serving.max_num_seqs,
+        gpu_memory_utilization=serving.gpu_memory_utilization_percent / 100,
+        tensor_parallel_size=spec.resources.gpus_per_replica,
+        max_audio_seconds=serving.max_audio_seconds,
+        max_upload_mb=serving.max_upload_megabytes,
+        default_language=serving.default_language,
+        default_task=serving.default_task,
+    )
+
+
+def _env(spec: WhisperEndpointSpec) -> list[dict[str, Any]]:
+    secret = spec.model.hub_token_secret_ref
+    token = (
+        [{"name": contract.HF_TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}}]
+        if secret
+        else []
+    )
+    return token + [{"name": variable.name, "value": variable.value} for variable in spec.env]
+
+
+def _resources(spec: WhisperEndpointSpec) -> dict[str, Any]:
+    wanted = spec.resources
+    gpus = {GPU_RESOURCE: str(wanted.gpus_per_replica)}
+    requests = {name: str(value) for name, value in (("cpu", wanted.cpu), ("memory", wanted.memory)) if value}
+    memory_limit = {"memory": requests["memory"]} if "memory" in requests else {}
+    return {"requests": {**requests, **gpus}, "limits": {**gpus, **memory_limit}}
+
+
+def _model(spec: WhisperEndpointSpec, config: OperatorConfig) -> dict[str, Any]:
+    model: dict[str, Any] = {
+        "modelFormat": {"name": contract.MODEL_FORMAT},
+        "runtime": config.runtime_name,
+        "protocolVersion": "v2",
+        "storageUri": spec.model.resolved_storage_uri,
+        "args": runtime_args(spec).to_argv(),
+        "resources": _resources(spec),
+    }
+    if spec.runtime_image:
+        model["image"] = spec.runtime_image
+    env = _env(spec)
+    if env:
+        model["env"] = env
+    return model
+
+
+def _scaling(spec: WhisperEndpointSpec) -> dict[str, Any]:
+    scaling = spec.autoscaling
+    rendered: dict[str, Any] = {"minReplicas": scaling.min_replicas, "maxReplicas": scaling.max_replicas}
+    if scaling.target_concurrency is not None:
+        rendered.update(scaleMetric="concurrency", scaleTarget=scaling.target_concurrency)
+    return rendered
+
+
+def _predictor(spec: WhisperEndpointSpec, config: OperatorConfig) -> dict[str, Any]:
+    user_tolerations = [toleration.model_dump(by_alias=True, exclude_none=True) for toleration in spec.tolerations]
+    predictor = {
+        **_scaling(spec),
+        "model": _model(spec, config),
+        "affinity": {
+            "nodeAffinity": render_node_affinity(spec.resources.compute_capability, spec.resources.gpu_products)
+        },
+        "tolerations": gpu_tolerations() + user_tolerations,
+    }
+    if spec.node_selector:
+        predictor["nodeSelector"] = dict(spec.node_selector)
+    return predictor
+
+
+def owner_reference(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "apiVersion": WHISPER_ENDPOINT.api_version,
+        "kind": WHISPER_ENDPOINT.kind,
+        "name": endpoint.name,
+        "uid": endpoint.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def spec_hash(manifest: dict[str, Any]) -> str:
+    """A short digest of the desired object: it changes whenever the desired state does."""
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def render_inference_service(endpoint: Endpoint, config: Optional[OperatorConfig] = None) -> dict[str, Any]:
+    """The desired InferenceService; it carries an owner reference when the endpoint's uid is known."""
+    config = config or OperatorConfig()
+    metadata: dict[str, Any] = {
+        "name": endpoint.name,
+        "namespace": endpoint.namespace,
+        "labels": {
+            "app.kubernetes.io/name": "whisper",
+            "app.kubernetes.io/instance": endpoint.name,
+            "app.kubernetes.io/managed-by": MANAGED_BY,
+            ENDPOINT_LABEL: endpoint.name,
+        },
+        "annotations": {KSERVE_DEPLOYMENT_MODE_ANNOTATION: endpoint.spec.deployment_mode},
+    }
+    if endpoint.uid:
+        metadata["ownerReferences"] = [owner_reference(endpoint)]
+    manifest = {
+        "apiVersion": INFERENCE_SERVICE.api_version,
+        "kind": INFERENCE_SERVICE.kind,
+        "metadata": metadata,
+        "spec": {"predictor": _predictor(endpoint.spec, config)},
+    }
+    metadata["annotations"][SPEC_HASH_ANNOTATION] = spec_hash(manifest)
+    return manifest

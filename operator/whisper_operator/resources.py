@@ -1,0 +1,40 @@
+"""API coordinates and the label/annotation keys the operator writes: one place for every name."""
+
+from __future__ import annotations
+
+import dataclasses
+
+GROUP = "whisper.kserve-contrib.io"
+VERSION = "v1alpha1"
+KIND = "WhisperEndpoint"
+PLURAL = "whisperendpoints"
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiResource:
+    group: str
+    version: str
+    plural: str
+    kind: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+
+WHISPER_ENDPOINT = ApiResource(GROUP, VERSION, PLURAL, KIND)
+INFERENCE_SERVICE = ApiResource("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService")
+
+#: KServe's annotation choosing plain Deployments ("Standard") or Knative Services ("Knative").
+KSERVE_DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+
+ENDPOINT_LABEL = f"{GROUP}/endpoint"
+SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
+MANAGED_BY = "whisper-operator"
+FIELD_MANAGER = "whisper-operator"
+
+#: NVIDIA GPU Feature Discovery node labels and the device plugin's resource/taint name.
+GPU_RESOURCE = "nvidia.com/gpu"
+GFD_COMPUTE_MAJOR = "nvidia.com/gpu.compute.major"
+GFD_COMPUTE_MINOR = "nvidia.com/gpu.compute.minor"
+GFD_PRODUCT = "nvidia.com/gpu.product"

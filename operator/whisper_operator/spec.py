@@ -1,0 +1,179 @@
+"""The WhisperEndpoint spec as typed objects, with the same defaults as the CRD's OpenAPI schema.
+
+The API server applies the CRD's defaults and CEL rules first; parsing here applies them again so that
+``whisper-operator render`` works without a cluster and a spec that slipped past the API server
+(e.g. an older CRD) is reported instead of deployed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Mapping, Optional, Union
+
+import pydantic
+from pydantic.alias_generators import to_camel
+
+from whisper_runtime import contract
+
+from .errors import InvalidSpec
+from .presets import PRESETS, storage_uri_for
+
+Quantity = Union[int, str]
+
+
+class _Model(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class SecretKeyRef(_Model):
+    name: str
+    key: str = "token"
+
+
+class ModelSource(_Model):
+    preset: Optional[Literal[PRESETS]] = None  # type: ignore[valid-type]
+    storage_uri: Optional[str] = None
+    hub_token_secret_ref: Optional[SecretKeyRef] = None
+
+    @property
+    def resolved_storage_uri(self) -> str:
+        return self.storage_uri or storage_uri_for(self.preset)
+
+    @property
+    def display_name(self) -> str:
+        return self.preset or self.storage_uri
+
+
+class TorchCompile(_Model):
+    enabled: bool = True
+    level: int = pydantic.Field(default=3, ge=1, le=3)
+
+
+class CudaGraphs(_Model):
+    enabled: bool = True
+    capture_sizes: tuple[pydantic.PositiveInt, ...] = ()
+
+
+class Optimization(_Model):
+    dtype: Literal["bfloat16", "float16", "float32", "auto"] = "bfloat16"
+    kv_cache_dtype: Literal["fp8", "auto"] = "fp8"
+    torch_compile: TorchCompile = TorchCompile()
+    cuda_graphs: CudaGraphs = CudaGraphs()
+
+
+class Serving(_Model):
+    max_num_seqs: int = pydantic.Field(default=64, ge=1, le=1024)
+    #: An integer percent: Kubernetes API conventions avoid floats ("0.9" -> 90).
+    gpu_memory_utilization_percent: int = pydantic.Field(default=90, ge=5, le=100)
+    max_audio_seconds: int = pydantic.Field(default=14400, ge=1, le=86400)
+    max_upload_megabytes: int = pydantic.Field(default=1024, ge=1, le=16384)
+    default_language: Optional[str] = pydantic.Field(default=None, pattern=r"^[a-z]{2,3}$")
+    default_task: Literal["transcribe", "translate"] = "transcribe"
+
+
+class Resources(_Model):
+    gpus_per_replica: int = pydantic.Field(default=1, ge=1, le=8)
+    min_compute_capability: str = pydantic.Field(default="8.9", pattern=r"^(0|[1-9][0-9]?)\.(0|[1-9][0-9]?)$")
+    gpu_products: tuple[str, ...] = ()
+    cpu: Optional[Quantity] = None
+    memory: Optional[Quantity] = None
+
+    @property
+    def compute_capability(self) -> tuple[int, int]:
+        return contract.parse_compute_capability(self.min_compute_capability)
+
+
+class Autoscaling(_Model):
+    min_replicas: int = pydantic.Field(default=1, ge=0, le=100)
+    max_replicas: int = pydantic.Field(default=1, ge=1, le=100)
+    target_concurrency: Optional[int] = pydantic.Field(default=None, ge=1, le=1000)
+
+
+class Toleration(_Model):
+    key: Optional[str] = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: Optional[str] = None
+    effect: Optional[Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]] = None
+    toleration_seconds: Optional[int] = None
+
+
+class EnvVar(_Model):
+    name: str
+    value: str = ""
+
+
+class WhisperEndpointSpec(_Model):
+    model: ModelSource
+    engine: Literal["vllm", "transformers"] = "vllm"
+    optimization: Optimization = Optimization()
+    serving: Serving = Serving()
+    resources: Resources = Resources()
+    autoscaling: Autoscaling = Autoscaling()
+    deployment_mode: Literal["Standard", "Knative"] = "Standard"
+    node_selector: dict[str, str] = {}
+    tolerations: tuple[Toleration, ...] = ()
+    runtime_image: Optional[str] = None
+    env: tuple[EnvVar, ...] = ()
+
+
+def spec_problems(spec: WhisperEndpointSpec) -> list[str]:
+    """The cross-field rules, in the words of the CRD's CEL messages (empty when the spec is fine)."""
+    problems = []
+    if (spec.model.preset is None) == (spec.model.storage_uri is None):
+        problems.append("model: set exactly one of preset or storageUri")
+    if spec.optimization.kv_cache_dtype == "fp8" and not contract.fp8_kv_cache_supported(
+        spec.resources.compute_capability
+    ):
+        problems.append(
+            "fp8 KV cache needs minComputeCapability >= 8.9 (Ada Lovelace or newer): "
+            "raise resources.minComputeCapability or set optimization.kvCacheDtype: auto"
+        )
+    if spec.autoscaling.min_replicas > spec.autoscaling.max_replicas:
+        problems.append("autoscaling.minReplicas must not exceed autoscaling.maxReplicas")
+    if spec.autoscaling.min_replicas == 0 and spec.deployment_mode != "Knative":
+        problems.append("autoscaling.minReplicas 0 (scale to zero) needs deploymentMode Knative")
+    if spec.autoscaling.target_concurrency is not None and spec.deployment_mode != "Knative":
+        problems.append("autoscaling.targetConcurrency needs deploymentMode Knative (Standard mode scales on CPU)")
+    if any(variable.name == contract.HF_TOKEN_ENV for variable in spec.env):
+        problems.append("env: set the hub token through model.hubTokenSecretRef, never inline")
+    return problems
+
+
+def parse_spec(raw: Mapping[str, Any]) -> WhisperEndpointSpec:
+    """Typed spec with defaults applied; raises InvalidSpec with every problem in one message."""
+    try:
+        spec = WhisperEndpointSpec.model_validate(dict(raw))
+    except pydantic.ValidationError as error:
+        raise InvalidSpec("; ".join(_describe(problem) for problem in error.errors())) from None
+    problems = spec_problems(spec)
+    if problems:
+        raise InvalidSpec("; ".join(problems))
+    return spec
+
+
+def _describe(problem: Mapping[str, Any]) -> str:
+    location = ".".join(str(part) for part in problem["loc"])
+    return f"spec.{location}: {problem['msg']}"
+
+
+class Endpoint(pydantic.BaseModel):
+    """One WhisperEndpoint: its identity (for names and owner references) and its parsed spec."""
+
+    model_config = pydantic.ConfigDict(frozen=True)
+
+    name: str
+    namespace: str
+    uid: Optional[str] = None
+    generation: Optional[int] = None
+    spec: WhisperEndpointSpec
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> "Endpoint":
+        """From a WhisperEndpoint object (a dict as the API returns it); raises InvalidSpec."""
+        metadata = body.get("metadata", {})
+        return cls(
+            name=metadata["name"],
+            namespace=metadata.get("namespace") or "default",
+            uid=metadata.get("uid"),
+            generation=metadata.get("generation"),
+            spec=parse_spec(body.get("spec") or {}),
+        )

@@ -1,0 +1,158 @@
+"""The runtime's argument contract: the one place that names every flag the runtime accepts.
+
+The operator renders these flags into the InferenceService; the runtime's CLI registers them on
+KServe's argument parser. Both import this module, so the operator can never write a flag the
+runtime does not know. It must stay light: standard library only (the operator image has no torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from typing import Optional, Sequence
+
+ENGINES = ("vllm", "transformers")
+DTYPES = ("bfloat16", "float16", "float32", "auto")
+KV_CACHE_DTYPES = ("fp8", "auto")
+TASKS = ("transcribe", "translate")
+
+#: fp8 KV cache needs FP8 tensor cores: Ada Lovelace (8.9) and newer.
+FP8_KV_MIN_COMPUTE_CAPABILITY = (8, 9)
+#: Whisper's encoder sees 30 seconds of audio at a time.
+WINDOW_SECONDS = 30.0
+SAMPLE_RATE = 16000
+
+#: The model format our ClusterServingRuntime declares and InferenceServices ask for.
+MODEL_FORMAT = "whisper"
+#: Environment variable the hub token Secret is mounted into.
+HF_TOKEN_ENV = "HF_TOKEN"
+
+_CC_PATTERN = re.compile(r"^(\d+)\.(\d+)$")
+
+
+def parse_compute_capability(value: str) -> tuple[int, int]:
+    """Parse "MAJOR.MINOR" (the string form Kubernetes API conventions prefer over floats)."""
+    match = _CC_PATTERN.match(value.strip())
+    if not match:
+        raise ValueError(f"compute capability must look like MAJOR.MINOR (for example 8.9), got {value!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def fp8_kv_cache_supported(compute_capability: tuple[int, int]) -> bool:
+    return compute_capability >= FP8_KV_MIN_COMPUTE_CAPABILITY
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeArgs:
+    """Everything the operator may tell the runtime, with the runtime's defaults.
+
+    KServe's own model-server flags (``--model_name``, ``--model_dir``, ``--http_port``,
+    ``--grpc_port``) are not repeated here: KServe's parser owns them.
+    """
+
+    engine: str = "vllm"
+    dtype: str = "bfloat16"
+    kv_cache_dtype: str = "fp8"
+    #: torch.compile level as vLLM names it (0 = off, 3 = full piecewise compile).
+    compilation_level: int = 3
+    cuda_graphs: bool = True
+    #: Batch sizes CUDA graphs are captured for; empty lets the engine choose.
+    cuda_graph_sizes: tuple[int, ...] = ()
+    max_num_seqs: int = 64
+    gpu_memory_utilization: float = 0.9
+    tensor_parallel_size: int = 1
+    max_audio_seconds: int = 4 * 3600
+    max_upload_mb: int = 1024
+    default_language: Optional[str] = None
+    default_task: str = "transcribe"
+
+    def __post_init__(self) -> None:
+        problems = validate(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def to_argv(self) -> list[str]:
+        """The flags that reproduce these arguments; defaults are written too, so the manifest is explicit."""
+        argv = [
+            f"--engine={self.engine}",
+            f"--dtype={self.dtype}",
+            f"--kv_cache_dtype={self.kv_cache_dtype}",
+            f"--compilation_level={self.compilation_level}",
+            "--cuda_graphs" if self.cuda_graphs else "--no-cuda_graphs",
+            f"--max_num_seqs={self.max_num_seqs}",
+            f"--gpu_memory_utilization={self.gpu_memory_utilization}",
+            f"--tensor_parallel_size={self.tensor_parallel_size}",
+            f"--max_audio_seconds={self.max_audio_seconds}",
+            f"--max_upload_mb={self.max_upload_mb}",
+            f"--default_task={self.default_task}",
+        ]
+        if self.cuda_graph_sizes:
+            argv.append("--cuda_graph_sizes=" + ",".join(str(size) for size in self.cuda_graph_sizes))
+        if self.default_language:
+            argv.append(f"--default_language={self.default_language}")
+        return argv
+
+    @classmethod
+    def from_namespace(cls, namespace: argparse.Namespace) -> "RuntimeArgs":
+        values = {field.name: getattr(namespace, field.name) for field in dataclasses.fields(cls)}
+        values["cuda_graph_sizes"] = tuple(values["cuda_graph_sizes"] or ())
+        return cls(**values)
+
+
+def validate(args: RuntimeArgs) -> list[str]:
+    """Human-readable problems with a set of arguments (empty when they are fine)."""
+    problems = []
+    if args.engine not in ENGINES:
+        problems.append(f"engine must be one of {', '.join(ENGINES)}, got {args.engine!r}")
+    if args.dtype not in DTYPES:
+        problems.append(f"dtype must be one of {', '.join(DTYPES)}, got {args.dtype!r}")
+    if args.kv_cache_dtype not in KV_CACHE_DTYPES:
+        problems.append(f"kv_cache_dtype must be one of {', '.join(KV_CACHE_DTYPES)}, got {args.kv_cache_dtype!r}")
+    if not 0 <= args.compilation_level <= 3:
+        problems.append(f"compilation_level must be 0..3, got {args.compilation_level}")
+    if any(size < 1 for size in args.cuda_graph_sizes):
+        problems.append("cuda_graph_sizes must be positive batch sizes")
+    if args.max_num_seqs < 1:
+        problems.append("max_num_seqs must be at least 1")
+    if not 0.05 <= args.gpu_memory_utilization <= 1.0:
+        problems.append("gpu_memory_utilization must be between 0.05 and 1.0")
+    if args.tensor_parallel_size < 1:
+        problems.append("tensor_parallel_size must be at least 1")
+    if args.max_audio_seconds < 1:
+        problems.append("max_audio_seconds must be at least 1")
+    if args.max_upload_mb < 1:
+        problems.append("max_upload_mb must be at least 1")
+    if args.default_task not in TASKS:
+        problems.append(f"default_task must be one of {', '.join(TASKS)}, got {args.default_task!r}")
+    return problems
+
+
+def _sizes(value: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in value.split(",") if part.strip())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Register the contract's flags (with the defaults above) on a parser, e.g. KServe's."""
+    defaults = RuntimeArgs()
+    group = parser.add_argument_group("whisper runtime")
+    group.add_argument("--engine", choices=ENGINES, default=defaults.engine)
+    group.add_argument("--dtype", choices=DTYPES, default=defaults.dtype)
+    group.add_argument("--kv_cache_dtype", choices=KV_CACHE_DTYPES, default=defaults.kv_cache_dtype)
+    group.add_argument("--compilation_level", type=int, choices=range(4), default=defaults.compilation_level)
+    group.add_argument("--cuda_graphs", action=argparse.BooleanOptionalAction, default=defaults.cuda_graphs)
+    group.add_argument("--cuda_graph_sizes", type=_sizes, default=defaults.cuda_graph_sizes)
+    group.add_argument("--max_num_seqs", type=int, default=defaults.max_num_seqs)
+    group.add_argument("--gpu_memory_utilization", type=float, default=defaults.gpu_memory_utilization)
+    group.add_argument("--tensor_parallel_size", type=int, default=defaults.tensor_parallel_size)
+    group.add_argument("--max_audio_seconds", type=int, default=defaults.max_audio_seconds)
+    group.add_argument("--max_upload_mb", type=int, default=defaults.max_upload_mb)
+    group.add_argument("--default_language", default=defaults.default_language)
+    group.add_argument("--default_task", choices=TASKS, default=defaults.default_task)
+    return parser
+
+
+def parse(argv: Sequence[str]) -> RuntimeArgs:
+    """Parse only the contract's flags (unknown ones, e.g. KServe's, are left alone)."""
+    namespace, _ = add_arguments(argparse.ArgumentParser(add_help=False)).parse_known_args(list(argv))
+    return RuntimeArgs.from_namespace(namespace)

@@ -1,0 +1,66 @@
+"""The interface every engine implements; the server never knows which engine it has."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Optional, Protocol, Sequence
+
+import numpy as np
+
+from ..windowing import Segment
+
+if TYPE_CHECKING:
+    from ..tokens import WhisperVocabulary
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeOptions:
+    """How to decode: the same for every window of one request.
+
+    Windows are always decoded with timestamp tokens: the transcriber needs them to find a window's
+    last complete segment and re-decode an unfinished tail.
+    """
+
+    language: Optional[str] = None
+    task: str = "transcribe"
+    temperature: float = 0.0
+    prompt: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowRequest:
+    audio: np.ndarray
+    options: DecodeOptions
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowResult:
+    text: str
+    segments: tuple[Segment, ...]
+    language: Optional[str]
+    num_tokens: int
+
+
+class SpeechEngine(Protocol):
+    """Decodes Whisper windows (at most 30 s each); batches concurrent calls internally."""
+
+    name: str
+    #: Whether the model knows languages other than English (and so translation and detection).
+    multilingual: bool
+    #: The model's special tokens: validates options and parses generated ids.
+    vocabulary: "WhisperVocabulary"
+
+    async def start(self) -> None:
+        """Load weights and allocate what decoding needs."""
+
+    async def transcribe(self, windows: Sequence[WindowRequest]) -> list[WindowResult]:
+        """Decode windows, in order; windows of concurrent calls may share a batch."""
+
+    def healthy(self) -> bool:
+        """True while the engine can decode."""
+
+    def queue_depth(self) -> int:
+        """Windows accepted but not yet decoded."""
+
+    async def stop(self) -> None:
+        """Release the model and any worker."""

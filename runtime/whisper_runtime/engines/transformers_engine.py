@@ -1,0 +1,105 @@
+"""Hugging Face Transformers engine: runs anywhere (CPU in CI) and is the GPU baseline.
+
+Windows of all concurrent requests are gathered by a micro-batcher; each batch is split into groups
+that share decoding options (Transformers' ``generate`` takes one set per call) and decoded with
+one batched ``generate`` per group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+from ..contract import SAMPLE_RATE
+from ..tokens import WhisperVocabulary
+from .base import DecodeOptions, WindowRequest, WindowResult
+from .batching import MicroBatcher
+
+_TORCH_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+def choose_device_and_dtype(requested_dtype: str) -> tuple[str, torch.dtype]:
+    """bf16/fp16 only where a GPU runs them fast; CPUs decode in fp32."""
+    if not torch.cuda.is_available():
+        return "cpu", torch.float32
+    return "cuda", _TORCH_DTYPES.get(requested_dtype, torch.bfloat16)
+
+
+class TransformersEngine:
+    name = "transformers"
+
+    def __init__(self, model_dir: Path, dtype: str = "bfloat16", max_batch: int = 16):
+        self._model_dir = Path(model_dir)
+        self._device, self._dtype = choose_device_and_dtype(dtype)
+        self._batcher = MicroBatcher(self._decode_batch, max_batch=max_batch)
+        self._model: Optional[WhisperForConditionalGeneration] = None
+        self.vocabulary = WhisperVocabulary.from_model_dir(self._model_dir)
+        self.multilingual = self.vocabulary.multilingual
+        self._features = WhisperFeatureExtractor.from_pretrained(self._model_dir)
+
+    async def start(self) -> None:
+        model = WhisperForConditionalGeneration.from_pretrained(self._model_dir, dtype=self._dtype)
+        self._model = model.to(self._device).eval()
+        self._batcher.start()
+
+    async def transcribe(self, windows: Sequence[WindowRequest]) -> list[WindowResult]:
+        return await self._batcher.submit(windows)
+
+    def healthy(self) -> bool:
+        return self._model is not None and self._batcher.running
+
+    def queue_depth(self) -> int:
+        return self._batcher.depth()
+
+    async def stop(self) -> None:
+        await self._batcher.stop()
+        self._model = None
+
+    def _decode_batch(self, windows: Sequence[WindowRequest]) -> list[WindowResult]:
+        """Decode a mixed batch: detect missing languages, then one ``generate`` per options group."""
+        features = self._input_features([window.audio for window in windows])
+        options = self._with_detected_languages([window.options for window in windows], features)
+        results: list[Optional[WindowResult]] = [None] * len(windows)
+        order = sorted(range(len(windows)), key=lambda index: repr(options[index]))
+        for group_options, group in itertools.groupby(order, key=lambda index: options[index]):
+            indices = list(group)
+            for index, token_ids in zip(indices, self._generate(features[indices], group_options)):
+                result = self.vocabulary.parse(token_ids, len(windows[index].audio) / SAMPLE_RATE)
+                results[index] = dataclasses.replace(result, language=result.language or group_options.language)
+        return results
+
+    def _input_features(self, audios: Sequence[np.ndarray]) -> torch.Tensor:
+        features = self._features(list(audios), sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+        return features.to(self._device, self._dtype)
+
+    @torch.inference_mode()
+    def _with_detected_languages(self, options: list[DecodeOptions], features: torch.Tensor) -> list[DecodeOptions]:
+        """Fill in the language of windows that did not name one (multilingual models only)."""
+        undecided = [index for index, option in enumerate(options) if option.language is None]
+        if not self.multilingual or not undecided:
+            return options
+        token_ids = self._model.detect_language(input_features=features[undecided]).reshape(-1).tolist()
+        detected = dict(zip(undecided, token_ids))
+        return [
+            dataclasses.replace(option, language=self.vocabulary.language_of(detected[index])) if index in detected else option
+            for index, option in enumerate(options)
+        ]
+
+    @torch.inference_mode()
+    def _generate(self, features: torch.Tensor, options: DecodeOptions) -> list[list[int]]:
+        # One generate call per window, like vLLM: the transcriber, not Transformers, re-decodes unfinished tails.
+        kwargs = {"return_timestamps": True, "force_unique_generate_call": True}
+        if self.multilingual:
+            kwargs.update(language=options.language, task=options.task)
+        if options.temperature > 0:
+            kwargs.update(do_sample=True, temperature=options.temperature)
+        if options.prompt:
+            kwargs["prompt_ids"] = torch.tensor(self.vocabulary.tokenizer.get_prompt_ids(options.prompt), device=self._device)
+        sequences = self._model.generate(features, **kwargs)
+        return [row.tolist() for row in sequences]

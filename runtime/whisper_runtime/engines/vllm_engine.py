@@ -1,0 +1,129 @@
+"""vLLM engine: Whisper on vLLM's AsyncLLM with fp8 KV cache, torch.compile and CUDA graphs.
+
+vLLM's scheduler batches every window of every concurrent request on its own, so each window is
+simply submitted as one request. vLLM is imported only when this engine starts (GPU machines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from ..contract import SAMPLE_RATE, RuntimeArgs
+from ..tokens import WhisperVocabulary
+from .base import DecodeOptions, WindowRequest, WindowResult
+
+#: Whisper's decoder context, in tokens.
+MAX_MODEL_LEN = 448
+
+
+def engine_args_from(args: RuntimeArgs, model_dir: Path) -> dict[str, Any]:
+    """The contract's flags as vLLM ``AsyncEngineArgs`` keyword arguments (pure: no vLLM import)."""
+    compilation: dict[str, Any] = {"mode": args.compilation_level}
+    if args.cuda_graphs and args.compilation_level == 0:
+        # Without this, compile mode 0 switches CUDA graphs off too; full decode graphs need no compile.
+        compilation["cudagraph_mode"] = "FULL_DECODE_ONLY"
+    if args.cuda_graph_sizes:
+        compilation["cudagraph_capture_sizes"] = list(args.cuda_graph_sizes)
+    return {
+        "model": str(model_dir),
+        "dtype": args.dtype,
+        "kv_cache_dtype": args.kv_cache_dtype,
+        "compilation_config": compilation,
+        "enforce_eager": not args.cuda_graphs,
+        "max_num_seqs": args.max_num_seqs,
+        "gpu_memory_utilization": args.gpu_memory_utilization,
+        "tensor_parallel_size": args.tensor_parallel_size,
+        "max_model_len": MAX_MODEL_LEN,
+        "limit_mm_per_prompt": {"audio": 1},
+    }
+
+
+def window_prompt(audio, decoder_prompt: str) -> dict[str, Any]:
+    """vLLM's explicit encoder/decoder prompt for one Whisper window."""
+    return {
+        "encoder_prompt": {"prompt": "", "multi_modal_data": {"audio": (audio, SAMPLE_RATE)}},
+        "decoder_prompt": decoder_prompt,
+    }
+
+
+class VllmEngine:
+    name = "vllm"
+
+    def __init__(self, model_dir: Path, args: RuntimeArgs):
+        self._engine_args = engine_args_from(args, Path(model_dir))
+        self.vocabulary = WhisperVocabulary.from_model_dir(Path(model_dir))
+        self.multilingual = self.vocabulary.multilingual
+        self._engine = None
+        self._in_flight = 0
+
+    async def start(self) -> None:
+        # FlashInfer's sampler fails on some driver/toolkit pairs (seen on the H100); torch's is as fast here.
+        os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
+        from vllm import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        self._engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**self._engine_args))
+
+    async def transcribe(self, windows: Sequence[WindowRequest]) -> list[WindowResult]:
+        return list(await asyncio.gather(*(self._transcribe_window(window) for window in windows)))
+
+    def healthy(self) -> bool:
+        return self._engine is not None and not self._engine.errored
+
+    def queue_depth(self) -> int:
+        return self._in_flight
+
+    async def stop(self) -> None:
+        if self._engine is not None:
+            self._engine.shutdown()
+            self._engine = None
+
+    async def _transcribe_window(self, window: WindowRequest) -> WindowResult:
+        language = window.options.language or await self._detect_language(window.audio)
+        prompt = self.vocabulary.decoder_prompt(window.options, language)
+        token_ids = await self._generate(window.audio, prompt, self._sampling(window.options, prompt))
+        result = self.vocabulary.parse(token_ids, len(window.audio) / SAMPLE_RATE)
+        return WindowResult(result.text, result.segments, result.language or language, result.num_tokens)
+
+    async def _detect_language(self, audio) -> Optional[str]:
+        """One decoding step after <|startoftranscript|>, restricted to language tokens."""
+        if not self.multilingual:
+            return "en"
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        sampling = SamplingParams(
+            temperature=0.0,
+            max_tokens=1,
+            allowed_token_ids=self.vocabulary.language_token_ids,
+            output_kind=RequestOutputKind.FINAL_ONLY,
+        )
+        token_ids = await self._generate(audio, "<|startoftranscript|>", sampling)
+        return self.vocabulary.language_of(token_ids[0]) if token_ids else None
+
+    def _sampling(self, options: DecodeOptions, prompt: str):
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        prompt_tokens = len(self.vocabulary.tokenizer.encode(prompt, add_special_tokens=False))
+        return SamplingParams(
+            temperature=options.temperature,
+            max_tokens=MAX_MODEL_LEN - prompt_tokens,
+            skip_special_tokens=False,
+            # Only the finished window is used: streaming every token through asyncio costs throughput.
+            output_kind=RequestOutputKind.FINAL_ONLY,
+        )
+
+    async def _generate(self, audio, decoder_prompt: str, sampling) -> list[int]:
+        self._in_flight += 1
+        try:
+            final = None
+            async for output in self._engine.generate(window_prompt(audio, decoder_prompt), sampling, uuid.uuid4().hex):
+                final = output
+            return list(final.outputs[0].token_ids) if final is not None else []
+        finally:
+            self._in_flight -= 1

@@ -1,0 +1,62 @@
+"""Prometheus metrics, served by KServe's own ``/metrics`` (the default registry)."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter("whisper_requests_total", "Transcription requests answered", ["route", "status"])
+LATENCY = Histogram(
+    "whisper_request_latency_seconds",
+    "Wall time of transcription requests",
+    ["route"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+AUDIO_SECONDS = Counter("whisper_audio_seconds_total", "Seconds of audio transcribed")
+RTFX = Histogram(
+    "whisper_rtfx",
+    "Real-time factor of each transcription: audio seconds per wall second (higher is faster)",
+    buckets=(0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
+)
+QUEUE_DEPTH = Gauge("whisper_queue_depth", "Windows waiting for the engine")
+
+#: Only these routes are counted: health probes and /metrics would drown the numbers.
+_COUNTED_SUFFIXES = ("/infer", "/audio/transcriptions", "/audio/translations")
+
+
+def observe_transcription(audio_seconds: float, wall_seconds: float) -> None:
+    AUDIO_SECONDS.inc(audio_seconds)
+    if wall_seconds > 0 and audio_seconds > 0:
+        RTFX.observe(audio_seconds / wall_seconds)
+
+
+def track_queue_depth(depth: Callable[[], int]) -> None:
+    QUEUE_DEPTH.set_function(depth)
+
+
+class RequestMetricsMiddleware:
+    """ASGI middleware counting transcription requests by route template and status, with latency."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].endswith(_COUNTED_SUFFIXES):
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def record_status(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = getattr(scope.get("route"), "path", scope["path"])
+            REQUESTS.labels(route=route, status=str(status["code"])).inc()
+            LATENCY.labels(route=route).observe(time.perf_counter() - started)

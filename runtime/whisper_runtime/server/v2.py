@@ -1,0 +1,223 @@
+"""KServe v2 (Open Inference Protocol) adapter: REST and gRPC both end in ``WhisperModel.predict``.
+
+Input tensor ``audio``: an encoded file as BYTES (base64 strings in JSON, raw bytes over gRPC or
+with the binary tensor data extension), or FP32 PCM at 16 kHz. Parameters: ``language``, ``task``,
+``timestamps``, ``temperature``, ``prompt``. Outputs: ``text`` and, with timestamps, ``segments``
+(a JSON document in a BYTES tensor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import uuid
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import orjson
+from kserve import InferRequest, InferResponse, Model
+from kserve.protocol.dataplane import DataPlane
+from kserve.protocol.infer_type import InferInput, InferOutput, to_http_parameters
+
+from ..contract import SAMPLE_RATE
+from ..engines.base import DecodeOptions
+from ..errors import InvalidAudio, InvalidRequest
+from ..transcriber import Transcriber, Transcript
+
+AUDIO_INPUT = "audio"
+#: One second of a quiet tone: loud enough not to be skipped as silence, so warm-up really decodes.
+_WARM_UP_AUDIO = (0.1 * np.sin(2 * np.pi * 440 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32)
+
+
+class WhisperModel(Model):
+    """Loads nothing itself: the engine starts in the server's event loop and is ready after a warm-up."""
+
+    def __init__(self, name: str, transcriber: Transcriber):
+        super().__init__(name)
+        self.transcriber = transcriber
+        self._warm = False
+
+    def load(self) -> bool:
+        self.engine = True  # ask KServe's ModelServer to run start_engine() in its loop
+        self.ready = True
+        return True
+
+    async def start_engine(self) -> None:
+        await self.transcriber.engine.start()
+        await self.transcriber.transcribe_pcm(_WARM_UP_AUDIO, self.transcriber.options())
+        self._warm = True
+
+    async def healthy(self) -> bool:
+        return self._warm and self.transcriber.engine.healthy()
+
+    def stop_engine(self) -> None:
+        self._warm = False
+        self.ready = False
+        try:
+            asyncio.get_running_loop().create_task(self.transcriber.engine.stop())
+        except RuntimeError:  # no loop left: the process is exiting
+            asyncio.run(self.transcriber.engine.stop())
+
+    def get_input_types(self) -> list[dict]:
+        return [{"name": AUDIO_INPUT, "datatype": "BYTES | FP32", "shape": [-1]}]
+
+    def get_output_types(self) -> list[dict]:
+        return [{"name": "text", "datatype": "BYTES", "shape": [1]}, {"name": "segments", "datatype": "BYTES", "shape": [1]}]
+
+    async def predict(self, payload: InferRequest, headers: Optional[dict] = None) -> InferResponse:
+        parameters = decode_parameters(request_parameters(payload))
+        with_segments = parameters.pop("timestamps")
+        transcript = await self._transcribe(audio_input(payload), self.transcriber.options(**parameters))
+        return transcript_response(self.name, payload.id, transcript, with_segments)
+
+    async def _transcribe(self, tensor: InferInput, options: DecodeOptions) -> Transcript:
+        if tensor.datatype == "BYTES":
+            return await self.transcriber.transcribe_file(encoded_file(tensor), options)
+        if tensor.datatype == "FP32":
+            return await self.transcriber.transcribe_pcm(tensor_values(tensor), options)
+        raise InvalidRequest(
+            f"input {AUDIO_INPUT!r} must be BYTES (an encoded file) or FP32 (16 kHz PCM), got {tensor.datatype}", "audio"
+        )
+
+
+def request_parameters(request: InferRequest) -> dict[str, Any]:
+    return to_http_parameters(request.parameters) if request.parameters else {}
+
+
+def decode_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """v2 request parameters -> keyword arguments of ``Transcriber.options``, plus ``timestamps``."""
+    known = {"language", "task", "timestamps", "temperature", "prompt"}
+    unknown = sorted(set(parameters) - known - {"binary_data_output"})
+    if unknown:
+        raise InvalidRequest(f"unknown parameters {unknown}; accepted: {sorted(known)}", param=unknown[0])
+    return {
+        "language": _optional_text(parameters, "language"),
+        "task": _optional_text(parameters, "task"),
+        "prompt": _optional_text(parameters, "prompt"),
+        "timestamps": _flag(parameters.get("timestamps", False)),
+        "temperature": _number(parameters.get("temperature", 0.0)),
+    }
+
+
+def audio_input(request: InferRequest) -> InferInput:
+    tensor = request.get_input_by_name(AUDIO_INPUT)
+    if tensor is None:
+        names = [each.name for each in request.inputs]
+        raise InvalidRequest(f"the request needs an input tensor named {AUDIO_INPUT!r}; got {names}", param="inputs")
+    return tensor
+
+
+def tensor_values(tensor: InferInput) -> np.ndarray:
+    try:
+        return tensor.as_numpy()
+    except (ValueError, TypeError) as error:
+        raise InvalidRequest(f"input {tensor.name!r} does not match its shape {tensor.shape}: {error}", "audio") from error
+
+
+def encoded_file(tensor: InferInput) -> bytes:
+    """The single element of a BYTES tensor: raw bytes as sent, or base64 text from JSON."""
+    elements = tensor_values(tensor).reshape(-1)
+    if elements.size != 1:
+        raise InvalidRequest(f"send exactly one audio file per request; the tensor holds {elements.size}", "audio")
+    element = elements[0]
+    if isinstance(element, bytes):
+        return element
+    try:
+        return base64.b64decode(str(element), validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidAudio("BYTES data in JSON must be the base64-encoded audio file", param="audio") from error
+
+
+def transcript_response(
+    model_name: str, request_id: Optional[str], transcript: Transcript, with_segments: bool
+) -> InferResponse:
+    outputs = [InferOutput(name="text", shape=[1], datatype="BYTES", data=[transcript.text])]
+    if with_segments:
+        segments = [{"start": s.start, "end": s.end, "text": s.text} for s in transcript.segments]
+        outputs.append(InferOutput(name="segments", shape=[1], datatype="BYTES", data=[json.dumps(segments)]))
+    return InferResponse(
+        response_id=request_id or str(uuid.uuid4()),
+        model_name=model_name,
+        infer_outputs=outputs,
+        parameters={"language": transcript.language or "", "duration": str(transcript.duration)},
+    )
+
+
+class AudioDataPlane(DataPlane):
+    """KServe's data plane, with readiness that waits for the warm-up and a binary-extension decoder
+    that keeps BYTES as bytes.
+
+    KServe 0.21 turns binary BYTES tensors back into UTF-8 strings (failing on any audio file) and
+    FP32 tensors into Python lists; this keeps both as the bytes that were sent.
+    """
+
+    async def ready(self) -> bool:
+        """Server readiness is model readiness: KServe's default answers True before the warm-up ends."""
+        models = self.model_registry.get_models()
+        return bool(models) and all([await self.model_registry.is_model_ready(name) for name in models])
+
+    def decode_inference_request(self, body, headers, model_name):
+        json_length = headers.get("inference-header-content-length")
+        if isinstance(body, bytes) and json_length is not None:
+            return binary_infer_request(body, _int(json_length, "Inference-Header-Content-Length"), model_name)
+        return super().decode_inference_request(body, headers, model_name)
+
+
+def binary_infer_request(body: bytes, json_length: int, model_name: str) -> InferRequest:
+    """Parse a binary tensor data extension body: a JSON header, then each tensor's raw bytes in order."""
+    try:
+        header = orjson.loads(body[:json_length])
+        specs = header["inputs"]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+        raise InvalidRequest(f"the binary request's JSON header is invalid: {error}", param="inputs") from error
+    inputs, raw_inputs, offset = [], [], json_length
+    try:
+        for spec in specs:
+            size = (spec.get("parameters") or {}).get("binary_data_size")
+            inputs.append(InferInput(spec["name"], spec["shape"], spec["datatype"], data=spec.get("data")))
+            raw_inputs.append(None if size is None else body[offset : offset + int(size)])
+            offset += int(size or 0)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise InvalidRequest(f"an input in the binary request's JSON header is malformed: {error!r}", "inputs") from error
+    if offset != len(body):
+        raise InvalidRequest(f"binary_data_size adds up to {offset - json_length} bytes but the body carries {len(body) - json_length}")
+    return InferRequest(
+        model_name=model_name,
+        infer_inputs=inputs,
+        request_id=header.get("id"),
+        raw_inputs=raw_inputs,
+        parameters=header.get("parameters"),
+    )
+
+
+def _optional_text(parameters: Mapping[str, Any], name: str) -> Optional[str]:
+    value = parameters.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"parameter {name!r} must be a string", param=name)
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise InvalidRequest(f"parameter 'timestamps' must be a boolean, got {value!r}", param="timestamps")
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as error:
+        raise InvalidRequest(f"parameter 'temperature' must be a number, got {value!r}", param="temperature") from error
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError as error:
+        raise InvalidRequest(f"{name} must be an integer, got {value!r}") from error

@@ -1,0 +1,120 @@
+"""The service the protocol adapters call: audio in, stitched transcript out.
+
+Audio is decoded, cut into windows at quiet points, silent windows are dropped (no hallucinated
+text from silence), all remaining windows go to the engine together, and the per-window results are
+stitched back with recording-time timestamps. Whisper sometimes stops before the end of a window
+(it judges the last sentence unfinished); such unfinished tails are decoded again, all together, as
+OpenAI's own sequential decoding does by seeking to the last timestamp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import time
+from typing import Optional
+
+import numpy as np
+
+from . import metrics
+from .audio import AudioLimits, decode_audio, validate_pcm
+from .contract import SAMPLE_RATE, TASKS
+from .engines.base import DecodeOptions, SpeechEngine, WindowRequest, WindowResult
+from .errors import EngineNotReady, InvalidRequest
+from .windowing import Segment, Window, cut_windows, is_silent, stitch_segments, stitch_text, unfinished_tail
+
+
+@dataclasses.dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: Optional[str]
+    duration: float
+    segments: tuple[Segment, ...]
+    num_tokens: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestDefaults:
+    language: Optional[str] = None
+    task: str = "transcribe"
+
+
+class Transcriber:
+    def __init__(self, engine: SpeechEngine, limits: AudioLimits, defaults: RequestDefaults = RequestDefaults()):
+        self.engine = engine
+        self.limits = limits
+        self.defaults = defaults
+
+    def options(
+        self,
+        *,
+        language: Optional[str] = None,
+        task: Optional[str] = None,
+        temperature: float = 0.0,
+        prompt: Optional[str] = None,
+    ) -> DecodeOptions:
+        """Request parameters (server defaults filled in) checked against the model."""
+        task = task or self.defaults.task
+        if task not in TASKS:
+            raise InvalidRequest(f"task must be one of {', '.join(TASKS)}, got {task!r}", param="task")
+        if not 0.0 <= temperature <= 1.0:
+            raise InvalidRequest(f"temperature must be between 0 and 1, got {temperature}", param="temperature")
+        requested = DecodeOptions(
+            language=language or self.defaults.language,
+            task=task,
+            temperature=temperature,
+            prompt=prompt or None,
+        )
+        return self.engine.vocabulary.resolve(requested)
+
+    async def transcribe_file(self, data: bytes, options: DecodeOptions) -> Transcript:
+        audio = await asyncio.to_thread(decode_audio, data, self.limits)
+        return await self.transcribe_pcm(audio, options)
+
+    async def transcribe_pcm(self, samples: np.ndarray, options: DecodeOptions) -> Transcript:
+        if not self.engine.healthy():
+            raise EngineNotReady("the speech engine is not running")
+        audio = validate_pcm(samples, self.limits)
+        started = time.perf_counter()
+        windows = [window for window in cut_windows(audio) if not is_silent(window.samples)]
+        results = await self._decode(windows, options)
+        tails = {
+            index: tail
+            for index, (window, result) in enumerate(zip(windows, results))
+            if (tail := unfinished_tail(window, result.segments)) is not None
+        }
+        tail_results = dict(zip(tails, await self._decode(list(tails.values()), options)))
+        windows, results = _with_tails(windows, results, tails, tail_results)
+        duration = len(audio) / SAMPLE_RATE
+        metrics.observe_transcription(duration, time.perf_counter() - started)
+        return Transcript(
+            text=stitch_text([result.text for result in results]),
+            language=_most_common_language(results) or options.language,
+            duration=round(duration, 3),
+            segments=tuple(stitch_segments(windows, [result.segments for result in results])),
+            num_tokens=sum(result.num_tokens for result in results),
+        )
+
+
+    async def _decode(self, windows: list[Window], options: DecodeOptions) -> list[WindowResult]:
+        if not windows:
+            return []
+        return await self.engine.transcribe([WindowRequest(window.samples, options) for window in windows])
+
+
+def _with_tails(windows, results, tails: dict, tail_results: dict) -> tuple[list[Window], list[WindowResult]]:
+    """Interleave each re-decoded tail right after the window it completes."""
+    merged_windows, merged_results = [], []
+    for index, (window, result) in enumerate(zip(windows, results)):
+        merged_windows.append(window)
+        merged_results.append(result)
+        if index in tails:
+            merged_windows.append(tails[index])
+            merged_results.append(tail_results[index])
+    return merged_windows, merged_results
+
+
+def _most_common_language(results: list[WindowResult]) -> Optional[str]:
+    counts = collections.Counter(result.language for result in results if result.language)
+    return counts.most_common(1)[0][0] if counts else None

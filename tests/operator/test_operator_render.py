@@ -1,0 +1,117 @@
+"""Rendering examples/ into InferenceServices: golden manifests, the runtime contract, KServe's real schema.
+
+Golden files: tests/operator/golden/<example>.yaml hold `whisper-operator render -f examples/<example>.yaml`.
+After an intended change, regenerate them with
+    WHISPER_UPDATE_GOLDEN=1 python -m pytest tests/operator/test_operator_render.py
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+import yaml
+
+import operator_testkit as kit
+from whisper_operator.cli import render_files
+from whisper_operator.render import render_inference_service, runtime_args
+from whisper_operator.settings import OperatorConfig
+from whisper_operator.spec import Endpoint
+from whisper_runtime import contract
+
+EXAMPLE_IDS = [path.name for path in kit.EXAMPLES]
+
+
+def rendered(example) -> list[dict]:
+    out = io.StringIO()
+    assert render_files([str(example)], OperatorConfig(), out) == 0
+    return list(yaml.safe_load_all(out.getvalue()))
+
+
+def endpoints(example) -> list[Endpoint]:
+    return [Endpoint.from_body(document) for document in kit.load_yaml_documents(example)]
+
+
+@pytest.mark.parametrize("example", kit.EXAMPLES, ids=EXAMPLE_IDS)
+def test_examples_render_to_the_golden_manifests(example):
+    out = io.StringIO()
+    render_files([str(example)], OperatorConfig(), out)
+    golden = kit.GOLDEN / example.name
+    if os.environ.get("WHISPER_UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(out.getvalue())
+    assert out.getvalue() == golden.read_text()
+
+
+@pytest.mark.parametrize("example", kit.EXAMPLES, ids=EXAMPLE_IDS)
+def test_rendered_inference_services_satisfy_kserves_crd(example, kserve_isvc_validator):
+    for manifest in rendered(example):
+        kserve_isvc_validator.validate(manifest)
+
+
+def test_kserve_schema_check_catches_a_wrong_field(kserve_isvc_validator):
+    manifest = rendered(kit.EXAMPLES[0])[0]
+    manifest["spec"]["predictor"]["model"]["storageURI"] = "hf://typo"
+    manifest["spec"]["predictor"]["minReplicas"] = "one"
+    problems = [error.message for error in kserve_isvc_validator.iter_errors(manifest)]
+    assert any("storageURI" in problem for problem in problems)
+    assert any("'one' is not of type 'integer'" in problem for problem in problems)
+
+
+@pytest.mark.parametrize("example", kit.EXAMPLES, ids=EXAMPLE_IDS)
+def test_runtime_reads_back_exactly_the_rendered_arguments(example):
+    for endpoint, manifest in zip(endpoints(example), rendered(example)):
+        argv = manifest["spec"]["predictor"]["model"]["args"]
+        assert contract.parse(argv) == runtime_args(endpoint.spec)
+
+
+@pytest.mark.parametrize("example", ["whisper-endpoint.yaml", "large-v3.yaml", "large-v3-turbo.yaml"])
+def test_preset_examples_switch_on_fp8_compile_and_cuda_graphs(example):
+    model = rendered(kit.REPO / "examples" / example)[0]["spec"]["predictor"]["model"]
+    assert {"--kv_cache_dtype=fp8", "--compilation_level=3", "--cuda_graphs", "--dtype=bfloat16"} <= set(model["args"])
+    assert model["modelFormat"] == {"name": contract.MODEL_FORMAT}
+    assert model["runtime"] == "whisper-vllm"
+    assert model["resources"]["limits"]["nvidia.com/gpu"] == "1"
+
+
+def test_hub_token_comes_from_the_secret():
+    model = rendered(kit.REPO / "examples" / "storage-uri-with-token.yaml")[0]["spec"]["predictor"]["model"]
+    assert model["env"][0] == {
+        "name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}}
+    assert model["storageUri"] == "hf://my-org/whisper-large-v3-finetuned-medical"
+    assert model["image"] == "ghcr.io/whisper-kserve/whisper-runtime:0.1.0"
+
+
+def test_knative_example_scales_on_concurrency_from_zero():
+    manifest = rendered(kit.REPO / "examples" / "distil-large-v3.5.yaml")[0]
+    assert manifest["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"
+    predictor = manifest["spec"]["predictor"]
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (0, 3)
+    assert (predictor["scaleMetric"], predictor["scaleTarget"]) == ("concurrency", 8)
+
+
+def test_owner_reference_when_the_endpoint_exists():
+    body = {"metadata": {"name": "w", "namespace": "ns", "uid": "1234"}, "spec": {"model": {"preset": "large-v3"}}}
+    reference = render_inference_service(Endpoint.from_body(body))["metadata"]["ownerReferences"][0]
+    assert reference == {"apiVersion": "whisper.kserve-contrib.io/v1alpha1", "kind": "WhisperEndpoint",
+                         "name": "w", "uid": "1234", "controller": True, "blockOwnerDeletion": True}
+
+
+def test_spec_hash_follows_the_desired_state():
+    def hash_of(spec):
+        body = {"metadata": {"name": "w", "namespace": "ns"}, "spec": spec}
+        return render_inference_service(Endpoint.from_body(body))["metadata"]["annotations"][
+            "whisper.kserve-contrib.io/spec-hash"]
+
+    base = {"model": {"preset": "large-v3"}}
+    assert hash_of(base) == hash_of(dict(base))
+    assert hash_of(base) != hash_of({**base, "serving": {"maxNumSeqs": 8}})
+    assert hash_of(base) != hash_of({**base, "deploymentMode": "Knative"})
+
+
+def test_runtime_name_comes_from_configuration():
+    body = {"metadata": {"name": "w"}, "spec": {"model": {"preset": "large-v3"}}}
+    manifest = render_inference_service(Endpoint.from_body(body), OperatorConfig(runtime_name="whisper-custom"))
+    assert manifest["spec"]["predictor"]["model"]["runtime"] == "whisper-custom"

@@ -1,0 +1,89 @@
+"""Our status from KServe's: conditions Ready / Progressing / Degraded, URL, replicas, transition times."""
+
+from __future__ import annotations
+
+from whisper_operator.errors import InvalidSpec
+from whisper_operator.render import render_status
+from whisper_operator.render.status import transition_events
+
+T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
+
+
+def isvc(ready: str, *, generation=2, observed=2, reason=None, message=None, model_status=None, url=None):
+    condition = {"type": "Ready", "status": ready, **({"reason": reason} if reason else {}),
+                 **({"message": message} if message else {})}
+    status = {"observedGeneration": observed, "conditions": [condition], "modelStatus": model_status or {}}
+    if url:
+        status["url"] = url
+    return {"metadata": {"name": "w", "generation": generation}, "status": status}
+
+
+def conditions(status) -> dict[str, tuple[str, str]]:
+    return {condition["type"]: (condition["status"], condition["reason"]) for condition in status["conditions"]}
+
+
+def status_of(live, previous=None, now=T0, problem=None):
+    return render_status(live, observed_generation=3, previous=previous or {}, now=now, model="large-v3",
+                         problem=problem)
+
+
+def test_ready_inference_service_makes_a_ready_endpoint():
+    live = isvc("True", url="http://w.default.example.com",
+                model_status={"transitionStatus": "UpToDate", "copies": {"totalCopies": 2}})
+    status = status_of(live)
+    assert conditions(status) == {"Ready": ("True", "InferenceServiceReady"), "Progressing": ("False", "Deployed"),
+                                  "Degraded": ("False", "AsExpected")}
+    assert (status["url"], status["readyReplicas"], status["model"]) == ("http://w.default.example.com", 2, "large-v3")
+    assert all(condition["observedGeneration"] == 3 for condition in status["conditions"])
+    assert status["observedGeneration"] == 3
+
+
+def test_rolling_out_is_progressing_with_kserves_reason():
+    status = status_of(isvc("False", reason="PredictorNotReady", message="pods are starting"))
+    assert conditions(status)["Ready"] == ("False", "PredictorNotReady")
+    assert conditions(status)["Progressing"] == ("True", "PredictorNotReady")
+    assert status["readyReplicas"] == 0
+
+
+def test_ready_but_stale_generation_is_still_progressing():
+    status = status_of(isvc("True", generation=3, observed=2))
+    assert conditions(status)["Ready"][0] == "False"
+    assert conditions(status)["Progressing"][0] == "True"
+
+
+def test_failed_model_load_is_degraded_with_kserves_message():
+    failure = {"transitionStatus": "BlockedByFailedLoad",
+               "lastFailureInfo": {"reason": "ModelLoadFailed", "message": "no such repo"}}
+    status = status_of(isvc("False", model_status=failure))
+    assert conditions(status)["Degraded"] == ("True", "ModelLoadFailed")
+    assert next(c for c in status["conditions"] if c["type"] == "Degraded")["message"] == "no such repo"
+
+
+def test_missing_inference_service_is_progressing():
+    assert conditions(status_of(None))["Progressing"] == ("True", "Creating")
+
+
+def test_reconcile_problem_is_degraded_and_not_ready():
+    status = status_of(None, problem=InvalidSpec("fp8 KV cache needs ..."))
+    assert conditions(status) == {"Ready": ("False", "InvalidSpec"), "Progressing": ("False", "InvalidSpec"),
+                                  "Degraded": ("True", "InvalidSpec")}
+
+
+def test_transition_time_is_kept_while_a_condition_holds():
+    first = status_of(isvc("False", reason="PredictorNotReady"), now=T0)
+    again = status_of(isvc("False", reason="StillStarting"), previous=first, now=T1)
+    ready = status_of(isvc("True"), previous=again, now=T1)
+    times = {c["type"]: c["lastTransitionTime"] for c in again["conditions"]}
+    assert times == {"Ready": T0, "Progressing": T0, "Degraded": T0}
+    times = {c["type"]: c["lastTransitionTime"] for c in ready["conditions"]}
+    assert times == {"Ready": T1, "Progressing": T1, "Degraded": T0}
+
+
+def test_events_on_becoming_ready_degraded_and_losing_readiness():
+    starting = status_of(isvc("False", reason="PredictorNotReady"))["conditions"]
+    ready = status_of(isvc("True"))["conditions"]
+    broken = status_of(None, problem=InvalidSpec("bad"))["conditions"]
+    assert [(e.type, e.reason) for e in transition_events(starting, ready)] == [("Normal", "Ready")]
+    assert transition_events(ready, ready) == []
+    assert [(e.type, e.reason) for e in transition_events(ready, broken)] == [
+        ("Warning", "NotReady"), ("Warning", "InvalidSpec")]

@@ -1,0 +1,88 @@
+"""Engine pieces that need no model: vLLM argument mapping and prompts, the micro-batcher."""
+
+import asyncio
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from whisper_runtime.contract import RuntimeArgs
+from whisper_runtime.engines.batching import MicroBatcher
+from whisper_runtime.engines.vllm_engine import engine_args_from, window_prompt
+
+
+def test_vllm_args_with_every_optimisation():
+    args = RuntimeArgs(cuda_graph_sizes=(1, 8, 32), max_num_seqs=32, gpu_memory_utilization=0.8, tensor_parallel_size=2)
+    assert engine_args_from(args, Path("/mnt/models")) == {
+        "model": "/mnt/models",
+        "dtype": "bfloat16",
+        "kv_cache_dtype": "fp8",
+        "compilation_config": {"mode": 3, "cudagraph_capture_sizes": [1, 8, 32]},
+        "enforce_eager": False,
+        "max_num_seqs": 32,
+        "gpu_memory_utilization": 0.8,
+        "tensor_parallel_size": 2,
+        "max_model_len": 448,
+        "limit_mm_per_prompt": {"audio": 1},
+    }
+
+
+def test_vllm_args_ablation_eager_no_compile_no_fp8():
+    mapped = engine_args_from(RuntimeArgs(kv_cache_dtype="auto", compilation_level=0, cuda_graphs=False), Path("/m"))
+    assert mapped["kv_cache_dtype"] == "auto"
+    assert mapped["compilation_config"] == {"mode": 0}
+    assert mapped["enforce_eager"] is True
+
+
+def test_vllm_args_keep_cuda_graphs_without_compile():
+    mapped = engine_args_from(RuntimeArgs(compilation_level=0), Path("/m"))
+    assert mapped["compilation_config"] == {"mode": 0, "cudagraph_mode": "FULL_DECODE_ONLY"}
+    assert mapped["enforce_eager"] is False
+
+
+def test_vllm_window_prompt_is_explicit_encoder_decoder():
+    audio = np.zeros(16000, np.float32)
+    prompt = window_prompt(audio, "<|startoftranscript|><|en|><|transcribe|>")
+    assert prompt["encoder_prompt"]["prompt"] == ""
+    samples, rate = prompt["encoder_prompt"]["multi_modal_data"]["audio"]
+    assert samples is audio and rate == 16000
+    assert prompt["decoder_prompt"] == "<|startoftranscript|><|en|><|transcribe|>"
+
+
+async def test_micro_batcher_shares_a_batch_across_concurrent_callers():
+    batches: list[list[int]] = []
+    release = threading.Event()
+
+    def decode(items):
+        release.wait(5)
+        batches.append(list(items))
+        return [item * 10 for item in items]
+
+    batcher = MicroBatcher(decode, max_batch=8, max_wait_seconds=0.05)
+    batcher.start()
+    first = asyncio.create_task(batcher.submit([1]))
+    await asyncio.sleep(0.2)  # the first batch is now decoding, alone
+    others = [asyncio.create_task(batcher.submit([n, n + 1])) for n in (2, 4, 6)]
+    await asyncio.sleep(0.1)
+    assert batcher.depth() == 6
+    release.set()
+    assert await first == [10]
+    assert [await task for task in others] == [[20, 30], [40, 50], [60, 70]]
+    assert batches == [[1], [2, 3, 4, 5, 6, 7]]
+    await batcher.stop()
+    assert not batcher.running
+
+
+async def test_micro_batcher_survives_a_failing_batch():
+    def decode(items):
+        if 0 in items:
+            raise RuntimeError("boom")
+        return list(items)
+
+    batcher = MicroBatcher(decode, max_batch=4, max_wait_seconds=0.001)
+    batcher.start()
+    with pytest.raises(RuntimeError, match="boom"):
+        await batcher.submit([0])
+    assert await batcher.submit([3]) == [3]
+    await batcher.stop()
