@@ -2,13 +2,15 @@
 # The GPU measurements of docs/benchmarks.md, in phases that each fit one device call (< 10 minutes).
 #
 #   bench/gpu_suite.sh engines   MODEL_DIR DATA_DIR   # vLLM offline, vLLM engine (all on), Transformers baseline
-#   bench/gpu_suite.sh ablation  MODEL_DIR DATA_DIR   # no fp8 KV, no torch.compile, no CUDA graphs, more sequences
-#   bench/gpu_suite.sh http      MODEL_DIR DATA_DIR   # whisper-runtime over HTTP: cold start, then warm start
+#   bench/gpu_suite.sh ablation  MODEL_DIR DATA_DIR   # no fp8 KV, no torch.compile, no CUDA graphs
+#   bench/gpu_suite.sh compare   MODEL_DIR DATA_DIR   # Transformers baseline and vLLM at 64 and 256 sequences
+#   bench/gpu_suite.sh http      MODEL_DIR DATA_DIR   # whisper-runtime over HTTP: cold start (profiled), then warm
 #
 # Results: one JSON line per configuration in $OUT/results.jsonl (or ./bench-results), full logs beside it,
 # Markdown tables on stdout. Needs vLLM 0.24.0 and this project importable (docs/benchmarks.md says how).
 set -uo pipefail
 phase=$1 model=$2 data=$3
+shift 3  # what follows goes to the runtime (http phase)
 out=${OUT:-bench-results}
 mkdir -p "$out"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,17 +43,23 @@ case "$phase" in
     # The baseline decodes a quarter of the audio: it is that much slower, and RTFx does not depend on it.
     copies=2 engine transformers-bf16 --engine transformers --dtype bfloat16
     ;;
+  compare)
+    copies=2 engine transformers-bf16 --engine transformers --dtype bfloat16
+    engine vllm-all-on --engine vllm
+    engine vllm-max-seqs-256 --engine vllm --max_num_seqs 256
+    ;;
   ablation)
     engine no-fp8-kv --engine vllm --kv_cache_dtype auto
     engine no-compile --engine vllm --compilation_level 0
     engine no-cuda-graphs --engine vllm --no-cuda_graphs
-    engine max-seqs-256 --engine vllm --max_num_seqs 256
     ;;
   http)
+    mkdir -p "$out/profiles"
     for start in cold warm; do
+      profile=(); [ "$start" = cold ] && profile=(--profile "$out/profiles")
       timeout 280 python3 "$here/http_bench.py" --model_dir "$model" --data "$data" --label "http-$start" \
-        --copies "$copies" --repeats 2 --log "$out/server-$start.log" --results "$results" \
-        --engine vllm > "$out/http-$start.log" 2>&1
+        --copies "$copies" --repeats 2 --clients "${BENCH_CLIENTS:-4}" --log "$out/server-$start.log" \
+        --results "$results" "${profile[@]}" --engine vllm "$@" > "$out/http-$start.log" 2>&1
       grep '^|' "$out/http-$start.log" || tail -n 5 "$out/http-$start.log"
     done
     kv_tokens server-cold

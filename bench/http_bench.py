@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -39,6 +40,14 @@ def start_server(model_dir: Path, runtime_flags: list[str], log_path: Path) -> t
     log = log_path.open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return process, f"http://127.0.0.1:{http_port}"
+
+
+def start_profiler(pid: int, folder: Path, route: str) -> subprocess.Popen:
+    """py-spy samples the server and vLLM's engine process while one route is under load (collapsed stacks)."""
+    target = folder / f"profile-{route.replace(' ', '-').lower()}.txt"
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--subprocesses", "--duration", "15",
+                             "--rate", "50", "--format", "raw", "--output", str(target)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
 async def wait_ready(base_url: str, process: subprocess.Popen, timeout: float = 420.0) -> float:
@@ -79,17 +88,34 @@ async def openai_transcribe(client: httpx.AsyncClient, base_url: str, encoded: b
     return response.json()["text"], time.perf_counter() - started
 
 
-async def throughput(base_url: str, files: list[bytes], call, repeats: int, copies: int) -> tuple[list[float], list[str]]:
-    """The whole workload sent at once, ``repeats`` times: wall seconds per repeat and the last texts."""
-    walls, texts = [], []
-    limits = httpx.Limits(max_connections=len(files) * copies)
-    async with httpx.AsyncClient(timeout=600.0, limits=limits) as client:
+ROUTES = {"v2 REST": v2_transcribe, "OpenAI": openai_transcribe}
+
+
+def send_share(base_url: str, route: str, paths: list[str]) -> list[str]:
+    """One load-generator process: its share of the requests, all in flight at once; texts in order."""
+    async def send() -> list[str]:
+        files = [Path(path).read_bytes() for path in paths]
+        limits = httpx.Limits(max_connections=len(files))
+        async with httpx.AsyncClient(timeout=600.0, limits=limits) as client:
+            results = await asyncio.gather(*(ROUTES[route](client, base_url, data) for data in files))
+        return [text for text, _ in results]
+
+    return asyncio.run(send())
+
+
+def throughput(base_url: str, paths: list[str], route: str, repeats: int, copies: int,
+               clients: int) -> tuple[list[float], list[str]]:
+    """The whole workload sent at once by ``clients`` processes (one Python client saturates before the
+    server does), ``repeats`` times: wall seconds per repeat and the texts of the first copy."""
+    requests = paths * copies
+    shares = [requests[index::clients] for index in range(clients)]
+    walls = []
+    with ProcessPoolExecutor(clients) as pool:
         for _ in range(repeats):
             started = time.perf_counter()
-            results = await asyncio.gather(*(call(client, base_url, data) for data in files * copies))
+            results = list(pool.map(send_share, [base_url] * clients, [route] * clients, shares))
             walls.append(time.perf_counter() - started)
-            texts = [text for text, _ in results[: len(files)]]
-    return walls, texts
+    return walls, [results[index % clients][index // clients] for index in range(len(paths))]
 
 
 async def latencies(base_url: str, clips: list[bytes], concurrency: int, requests: int) -> list[float]:
@@ -104,15 +130,20 @@ async def latencies(base_url: str, clips: list[bytes], concurrency: int, request
 
 async def run(args: argparse.Namespace, runtime_flags: list[str]) -> None:
     items = load_workload(args.data)
-    files = [(args.data / item.name).read_bytes() for item in items]
-    clips = [data for data, item in zip(files, items) if item.kind == "clip"]
+    paths = [str(args.data / item.name) for item in items]
+    clips = [(args.data / item.name).read_bytes() for item in items if item.kind == "clip"]
     seconds = audio_seconds(items) * args.copies
     process, base_url = start_server(args.model_dir, runtime_flags, args.log)
     try:
         ready = await wait_ready(base_url, process)
-        rows, record = [], {"label": args.label, "ready_seconds": round(ready, 1), "audio_seconds_per_repeat": seconds}
-        for route, call in (("v2 REST", v2_transcribe), ("OpenAI", openai_transcribe)):
-            walls, texts = await throughput(base_url, files, call, args.repeats, args.copies)
+        rows, record = [], {"label": args.label, "ready_seconds": round(ready, 1), "audio_seconds_per_repeat": seconds,
+                                 "clients": args.clients}
+        for route in ROUTES:
+            profiler = start_profiler(process.pid, args.profile, route) if args.profile else None
+            walls, texts = await asyncio.to_thread(
+                throughput, base_url, paths, route, args.repeats, args.copies, args.clients)
+            if profiler is not None:
+                profiler.wait(timeout=120)
             rtfx = tuple(seconds / wall for wall in walls)
             wer = corpus_wer(items, texts)
             record[route] = {"rtfx": list(rtfx), "wer": wer}
@@ -143,10 +174,12 @@ def main() -> None:
     parser.add_argument("--label", default="runtime")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--copies", type=int, default=1)
+    parser.add_argument("--clients", type=int, default=4, help="load-generator processes")
     parser.add_argument("--concurrency", type=lambda v: [int(x) for x in v.split(",")], default=[1, 4, 16, 64])
     parser.add_argument("--latency_requests", type=int, default=64)
     parser.add_argument("--log", type=Path, default=Path("server.log"))
     parser.add_argument("--results", type=Path)
+    parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the server under load")
     args, runtime_flags = parser.parse_known_args()
     asyncio.run(run(args, runtime_flags))
 

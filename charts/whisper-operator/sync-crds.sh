@@ -5,6 +5,6 @@
 set -euo pipefail
 chart=$(cd "$(dirname "$0")" && pwd)
 source_crds="$chart/../../crds"
-# Drop copies whose source is gone (kopf's peering CRDs are the chart's own), then copy every source CRD.
-find "$chart/crds" -name '*.yaml' ! -name 'kopf.dev_*' -delete
+# Drop copies whose source is gone, then copy every source CRD (ours and kopf's peering CRDs).
+find "$chart/crds" -name '*.yaml' -delete
 cp "$source_crds"/*.yaml "$chart/crds/"

@@ -114,8 +114,10 @@ class VllmEngine:
             temperature=options.temperature,
             max_tokens=MAX_MODEL_LEN - prompt_tokens,
             skip_special_tokens=False,
-            # Only the finished window is used: streaming every token through asyncio costs throughput.
+            # Only the finished window's token ids are used (WhisperVocabulary parses them): neither streaming
+            # every token through asyncio nor vLLM's incremental detokenization is needed.
             output_kind=RequestOutputKind.FINAL_ONLY,
+            detokenize=False,
         )
 
     async def _generate(self, audio, decoder_prompt: str, sampling) -> list[int]:
