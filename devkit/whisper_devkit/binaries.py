@@ -17,7 +17,8 @@ from pathlib import Path
 DEVKIT_ROOT = Path(__file__).resolve().parent.parent
 VERSIONS_FILE = DEVKIT_ROOT / "go" / "versions.env"
 BUILD_SCRIPT = DEVKIT_ROOT / "build-binaries.sh"
-TOOLS = ("kubectl", "helm", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+TOOLS = ("kubectl", "helm", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
+         "kserve-controller-manager")
 
 
 class MissingBinaryError(FileNotFoundError):

@@ -92,10 +92,22 @@ def _run_accuracy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_demo(parser: argparse.ArgumentParser) -> None:
+    """No options: the demo always runs the example endpoint with the small model."""
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from whisper_devkit import demo  # loads the runtime's client stack only for this command
+
+    return demo.main()
+
+
 COMMANDS: list[Command] = [
     Command("models", "download Whisper weights and convert them to Hugging Face format", _configure_models, _run_models),
     Command("speech", "build the speech corpora with reference text", _configure_speech, _run_speech),
     Command("accuracy", "score the converted models against the originals on CPU", _configure_accuracy, _run_accuracy),
+    Command("demo", "local control plane + Helm chart + example endpoint + tiny.en on CPU, transcribing via KServe v2",
+            _configure_demo, _run_demo),
 ]
 
 

@@ -1,8 +1,10 @@
-"""A real, local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok.
+"""A real, local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and
+KServe's controller manager.
 
 No containers: the Go-built binaries of ``binaries`` run as child processes on loopback ports, with real TLS,
 RBAC + Node authorization and ServiceAccount token issuance. kwok plays the kubelets of the simulated nodes of
-``kwok_nodes`` (GPU nodes with GPU Feature Discovery labels and the GPU taint, and one plain CPU node).
+``kwok_nodes`` (GPU nodes with GPU Feature Discovery labels and the GPU taint, and one plain CPU node). KServe runs
+in Standard (plain Deployment) mode with its admission webhooks (``kserve_manager``).
 
     with LocalCluster() as cluster:
         cluster.kubectl("get", "nodes")
@@ -23,9 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from . import binaries, kwok_nodes
-from .kserve_crds import kserve_crds
-from .kserve_standin import KServeStandIn
+from . import binaries, kserve_manager, kwok_nodes
 from .pki import API_SERVER_NAMES, CertificateAuthority, KeyPair, write_service_account_keys
 from .processes import ClusterStartError, ManagedProcess, wait_until
 
@@ -78,8 +78,8 @@ class LocalCluster:
     """Context manager owning the control plane's processes, PKI, kubeconfigs and logs under ``work_dir``."""
 
     def __init__(self, work_dir: Path | None = None, nodes: Sequence[dict] | None = None, kserve: bool = True):
-        """``nodes``: Node manifests for kwok (default: ``kwok_nodes.all_nodes()``); ``kserve``: install KServe's
-        CRDs and run the RawDeployment stand-in for its controller."""
+        """``nodes``: Node manifests for kwok (default: ``kwok_nodes.all_nodes()``); ``kserve``: install KServe
+        and run its controller manager."""
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="whisper-cluster-"))
         self.nodes = list(kwok_nodes.all_nodes() if nodes is None else nodes)
         self.bin_dir = binaries.bin_dir()
@@ -89,7 +89,7 @@ class LocalCluster:
         self.apiserver_port = free_port()
         self.server = f"https://{LOOPBACK}:{self.apiserver_port}"
         self._processes: dict[str, ManagedProcess] = {}
-        self.kserve = KServeStandIn(self) if kserve else None
+        self.kserve = kserve
 
     # --- public helpers -------------------------------------------------------------------------------------------
 
@@ -160,12 +160,10 @@ class LocalCluster:
         self._add_nodes()
         self._wait_for_default_service_account()
         if self.kserve:
-            self._install_kserve()
+            self._start_kserve(credentials["kserve-webhook"])
 
     def stop(self) -> None:
         """Stop every component, newest first; logs stay in the work dir, etcd's data goes."""
-        if self.kserve:
-            self.kserve.stop()
         for process in reversed(list(self._processes.values())):
             process.stop()
         self._processes.clear()
@@ -183,6 +181,7 @@ class LocalCluster:
             "admin": authority.issue("admin", "kubernetes-admin", organization="system:masters"),
             "controller-manager": authority.issue("controller-manager", "system:kube-controller-manager"),
             "scheduler": authority.issue("scheduler", "system:kube-scheduler"),
+            "kserve-webhook": authority.issue("kserve-webhook", "kserve-webhook-server", server_ips=(LOOPBACK,)),
         }
         self._admin_credentials = credentials["admin"]
         self._write_kubeconfig(self.kubeconfig, "admin", _certificate_user(credentials["admin"]))
@@ -195,8 +194,8 @@ class LocalCluster:
         path.write_text(yaml.safe_dump(kubeconfig_document(self.server, self.ca_cert, user_name, user)))
         path.chmod(0o600)
 
-    def _launch(self, name: str, argv: list[str]) -> None:
-        process = ManagedProcess(name, [str(self.bin_dir / name), *argv], self.log_dir)
+    def _launch(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        process = ManagedProcess(name, [str(self.bin_dir / name), *argv], self.log_dir, env)
         self._processes[name] = process
         process.start()
 
@@ -239,15 +238,17 @@ class LocalCluster:
     def _wait_for_apiserver(self) -> None:
         context = ssl.create_default_context(cafile=str(self.ca_cert))
         context.load_cert_chain(str(self._admin_credentials.cert), str(self._admin_credentials.key))
+        self._wait_for_readyz("kube-apiserver", f"{self.server}/readyz", context)
 
+    def _wait_for_readyz(self, component: str, url: str, context: ssl.SSLContext | None = None) -> None:
         def ready() -> bool:
             try:
-                with urllib.request.urlopen(f"{self.server}/readyz", context=context, timeout=2) as response:
+                with urllib.request.urlopen(url, context=context, timeout=2) as response:
                     return response.status == 200
             except OSError:
                 return False
 
-        wait_until(ready, "kube-apiserver /readyz", START_TIMEOUT_SECONDS, list(self._processes.values()))
+        wait_until(ready, f"{component} {url}", START_TIMEOUT_SECONDS, list(self._processes.values()))
 
     def _add_nodes(self) -> None:
         if not self.nodes:
@@ -256,11 +257,24 @@ class LocalCluster:
                                                             "items": self.nodes}))
         self._wait_for_condition("Ready", [f"node/{node['metadata']['name']}" for node in self.nodes])
 
-    def _install_kserve(self) -> None:
-        crds = kserve_crds()
+    def _start_kserve(self, webhook_credentials: KeyPair) -> None:
+        """KServe's CRDs, RBAC and ConfigMap, then its manager (as the ServiceAccount config/rbac binds), then its
+        webhooks, once the manager serves them (their failurePolicy is Fail)."""
+        manifests = kserve_manager.KServeManifests(self.bin_dir / "kserve",
+                                                   binaries.pinned_versions()["KSERVE_GO_MODULE_VERSION"])
+        crds = manifests.crds()
         self.apply(*crds)
         self._wait_for_condition("Established", [f"crd/{crd['metadata']['name']}" for crd in crds])
-        self.kserve.start()
+        self.apply(*manifests.set_up())
+        kubeconfig = self.kubeconfig_for_service_account(kserve_manager.NAMESPACE, kserve_manager.SERVICE_ACCOUNT)
+        temp_dir = self.work_dir / "kserve-tmp"
+        kserve_manager.install_webhook_certificate(webhook_credentials, temp_dir)
+        probe_port, webhook_port = free_port(), free_port()
+        self._launch("kserve-controller-manager",
+                     kserve_manager.manager_argv(free_port(), probe_port, webhook_port, LOOPBACK),
+                     {**os.environ, **kserve_manager.manager_env(kubeconfig, temp_dir)})
+        self._wait_for_readyz("kserve-controller-manager", f"http://{LOOPBACK}:{probe_port}/readyz")
+        self.apply(*manifests.webhooks(f"https://{LOOPBACK}:{webhook_port}", self.ca_cert.read_bytes()))
 
     def _wait_for_condition(self, condition: str, resources: list[str]) -> None:
         """``kubectl wait`` retried: it fails outright on objects whose status has no conditions yet."""

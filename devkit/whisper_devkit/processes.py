@@ -21,16 +21,18 @@ def log_tail(path: Path, lines: int = 30) -> str:
 class ManagedProcess:
     """One binary started in its own process group, so stopping it stops anything it spawned."""
 
-    def __init__(self, name: str, argv: list[str], log_dir: Path):
+    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None):
+        """``env``: the child's whole environment (default: this process's)."""
         self.name = name
         self.argv = argv
+        self.env = env
         self.log_path = log_dir / f"{name}.log"
         self._process: subprocess.Popen | None = None
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, start_new_session=True)
+                                             stdin=subprocess.DEVNULL, start_new_session=True, env=self.env)
 
     def check_alive(self) -> None:
         if self._process is None or self._process.poll() is not None:

@@ -65,6 +65,11 @@ def run_operator(args: argparse.Namespace, config: OperatorConfig) -> int:
     configure(settings)
     pod_name = os.environ.get("POD_NAME", "")
     peering = {} if args.standalone else {"peering_name": PEERING_NAME, "priority": peering_priority(pod_name)}
+    if pod_name and not args.standalone:
+        # A restarted container keeps its pod's name, so it recognises its own entry left in the peering object
+        # by its killed predecessor; with kopf's random identity it would see a same-priority rival and pause
+        # until that entry expires (60 s).
+        peering["identity"] = pod_name
     settings.peering.mandatory = not args.standalone
     kopf.run(
         registry=build_registry(config, KubeCluster()),

@@ -92,6 +92,9 @@ def register(
 
 
 def build_registry(config: OperatorConfig, cluster: EndpointCluster) -> kopf.OperatorRegistry:
+    """Our handlers, and login through the kubernetes client (kubeconfig, or the pod's ServiceAccount): only
+    kopf's implicit default registry brings a login handler, a registry of our own has to declare one."""
     registry = kopf.OperatorRegistry()
     register(registry, config, cluster)
+    kopf.on.login(registry=registry)(kopf.login_via_client)
     return registry

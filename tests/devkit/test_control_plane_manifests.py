@@ -1,30 +1,12 @@
-"""Pure builders of the local control plane: simulated nodes, KServe CRDs, KServe's RawDeployment output."""
+"""Pure builders of the local control plane: simulated nodes, KServe's manifests adapted to the local cluster."""
 
 from __future__ import annotations
 
-import pytest
+import base64
+import json
 
-from whisper_devkit.kserve_crds import kserve_crds, schema_for
-from whisper_devkit.kserve_raw import (NoServingContainer, NoSupportingRuntime, inference_service_status,
-                                       predictor_manifests, select_runtime)
+from whisper_devkit.kserve_manager import inferenceservice_config, loopback_webhooks, manager_argv, manager_rbac
 from whisper_devkit.kwok_nodes import GPU_TAINT, all_nodes, gpu_node
-
-NOW = "2026-01-01T00:00:00Z"
-
-
-def runtime(name: str, formats: list[dict], namespace: str | None = None, **spec: object) -> dict:
-    metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
-    container = {"name": "kserve-container", "image": "img", "args": ["--model_name={{.Name}}"],
-                 "env": [{"name": "A", "value": "runtime"}], "ports": [{"containerPort": 9000}]}
-    return {"metadata": metadata, "spec": {"supportedModelFormats": formats, "protocolVersions": ["v2"],
-                                           "containers": [container], **spec}}
-
-
-def isvc(**predictor: object) -> dict:
-    model = {"modelFormat": {"name": "whisper"}, "protocolVersion": "v2", **predictor.pop("model", {})}
-    return {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-            "metadata": {"name": "asr", "namespace": "team", "uid": "u-1", "generation": 3},
-            "spec": {"predictor": {"model": model, **predictor}}}
 
 
 def test_gpu_node_is_tainted_and_labelled_like_gpu_feature_discovery():
@@ -36,57 +18,45 @@ def test_gpu_node_is_tainted_and_labelled_like_gpu_feature_discovery():
     assert len({n["metadata"]["name"] for n in all_nodes()}) == 5
 
 
-def test_crd_schemas_type_kserve_fields_and_keep_core_types_open():
-    isvc_crd = kserve_crds()[0]
-    predictor = isvc_crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
-        "predictor"]["properties"]
-    assert predictor["minReplicas"] == {"type": "integer"}
-    assert predictor["model"]["properties"]["storageUri"] == {"type": "string"}
-    assert predictor["tolerations"]["items"]["x-kubernetes-preserve-unknown-fields"] is True
-    assert schema_for("dict(str, ResourceQuantity)")["additionalProperties"] == {"x-kubernetes-int-or-string": True}
+def test_inferenceservice_config_selects_standard_mode_without_ingress_and_pins_images():
+    shipped = {"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "inferenceservice-config", "namespace": "kserve"},
+               "data": {"_example": "# documentation, not JSON",
+                        "deploy": '{"defaultDeploymentMode": "Serverless"}',
+                        "ingress": '{"ingressDomain": "example.com", "disableIngressCreation": false}',
+                        "storageInitializer": '{"image": "kserve/storage-initializer:latest", "cpuLimit": "1"}'}}
+    data = inferenceservice_config(shipped, "v0.20.0")["data"]
+    assert json.loads(data["deploy"]) == {"defaultDeploymentMode": "Standard"}
+    ingress = json.loads(data["ingress"])
+    assert ingress["disableIngressCreation"] is ingress["disableIstioVirtualHost"] is True
+    assert ingress["domainTemplate"] == "{{ .Name }}-predictor.{{ .Namespace }}.{{ .IngressDomain }}"
+    assert ingress["ingressDomain"] == "svc.cluster.local"
+    assert json.loads(data["storageInitializer"]) == {"image": "kserve/storage-initializer:v0.20.0", "cpuLimit": "1"}
+    assert data["_example"] == "# documentation, not JSON"
+    assert json.loads(shipped["data"]["deploy"]) == {"defaultDeploymentMode": "Serverless"}  # input untouched
 
 
-def test_runtime_selection_prefers_the_namespace_and_needs_auto_select():
-    cluster_wide = runtime("cluster", [{"name": "whisper", "autoSelect": True}])
-    local = runtime("local", [{"name": "whisper", "autoSelect": True}], namespace="team")
-    other_namespace = runtime("elsewhere", [{"name": "whisper", "autoSelect": True}], namespace="other")
-    assert select_runtime(isvc(), [other_namespace, local], [cluster_wide]) is local
-    assert select_runtime(isvc(), [other_namespace], [cluster_wide]) is cluster_wide
-    with pytest.raises(NoSupportingRuntime):
-        select_runtime(isvc(), [], [runtime("manual", [{"name": "whisper"}])])
-    assert select_runtime(isvc(model={"runtime": "manual"}), [], [runtime("manual", [{"name": "whisper"}])])
+def test_webhooks_call_the_manager_on_loopback_and_trust_the_cluster_ca():
+    shipped = [{"kind": "ValidatingWebhookConfiguration", "metadata": {"name": "inferenceservice.serving.kserve.io"},
+                "webhooks": [{"name": "validator", "failurePolicy": "Fail", "clientConfig": {"service": {
+                    "name": "$(webhookServiceName)", "namespace": "$(kserveNamespace)", "path": "/validate-isvc"}}}]}]
+    [adapted] = loopback_webhooks(shipped, "https://127.0.0.1:9443", b"PEM")
+    [webhook] = adapted["webhooks"]
+    assert webhook["clientConfig"] == {"url": "https://127.0.0.1:9443/validate-isvc",
+                                       "caBundle": base64.b64encode(b"PEM").decode()}
+    assert webhook["failurePolicy"] == "Fail"
+    assert "service" in shipped[0]["webhooks"][0]["clientConfig"]
 
 
-def test_predictor_merges_model_over_runtime_and_mounts_storage():
-    deployment, service = predictor_manifests(
-        isvc(model={"storageUri": "pvc://m/asr", "env": [{"name": "A", "value": "model"}]},
-             nodeSelector={"nvidia.com/gpu.present": "true"}),
-        runtime("cluster", [{"name": "whisper", "autoSelect": True}], nodeSelector={"pool": "gpu"}))
-    pod = deployment["spec"]["template"]["spec"]
-    [container] = pod["containers"]
-    assert deployment["metadata"]["name"] == service["metadata"]["name"] == "asr-predictor"
-    assert container["args"] == ["--model_name=asr"]
-    assert container["env"] == [{"name": "A", "value": "model"}]
-    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
-    assert pod["initContainers"][0]["args"] == ["pvc://m/asr", "/mnt/models"]
-    assert service["spec"]["ports"][0]["targetPort"] == 9000
-    assert deployment["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+def test_manager_rbac_lives_in_the_kserve_namespace():
+    shipped = [{"kind": "ServiceAccount", "metadata": {"name": "kserve-controller-manager"}},
+               {"kind": "ClusterRoleBinding", "metadata": {"name": "kserve-manager-rolebinding"},
+                "subjects": [{"kind": "ServiceAccount", "name": "kserve-controller-manager"}]}]
+    account, binding = manager_rbac(shipped)
+    assert account["metadata"]["namespace"] == binding["subjects"][0]["namespace"] == "kserve"
 
 
-def test_status_is_ready_only_with_an_available_deployment():
-    available = {"status": {"conditions": [{"type": "Available", "status": "True"}]}}
-    ready = inference_service_status(isvc(), available, None, NOW)
-    assert {c["type"]: c["status"] for c in ready["conditions"]}["Ready"] == "True"
-    assert ready["url"] == "http://asr-predictor.team.svc.cluster.local"
-    assert ready["observedGeneration"] == 3
-    missing = inference_service_status(isvc(), None, NoSupportingRuntime("No runtime found"), NOW)
-    ready_condition = next(c for c in missing["conditions"] if c["type"] == "Ready")
-    assert (ready_condition["status"], ready_condition["reason"]) == ("False", "NoSupportingRuntime")
-    assert "url" not in missing
-
-
-def test_runtime_without_serving_container_is_reported():
-    sidecar_only = runtime("broken", [{"name": "whisper", "autoSelect": True}])
-    sidecar_only["spec"]["containers"][0]["name"] = "sidecar"
-    with pytest.raises(NoServingContainer, match="no container kserve-container"):
-        predictor_manifests(isvc(), sidecar_only)
+def test_manager_listens_on_loopback_only_and_runs_alone():
+    argv = manager_argv(metrics_port=1, probe_port=2, webhook_port=3, host="127.0.0.1")
+    assert argv == ["--metrics-addr=127.0.0.1:1", "--health-probe-addr=127.0.0.1:2", "--webhook-port=3",
+                    "--leader-elect=false"]

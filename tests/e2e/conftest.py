@@ -11,12 +11,13 @@
 - ``cluster.kubeconfig_for_service_account(namespace, name)``: a kubeconfig holding a TokenRequest token of that
   ServiceAccount, to run a program under exactly the RBAC it was granted.
 - ``cluster.restart_apiserver()``: stop and start kube-apiserver; returns when it is ready again.
-- ``cluster.log_dir``: one log per component (etcd, kube-apiserver, ..., kwok, kserve-standin).
+- ``cluster.log_dir``: one log per component (etcd, kube-apiserver, ..., kwok, kserve-controller-manager).
 - Nodes (``whisper_devkit.kwok_nodes``): ``gpu-h100-0`` (9.0), ``gpu-l4-0`` (8.9), ``gpu-a10g-0`` (8.6),
   ``gpu-t4-0`` (7.5), each with GPU Feature Discovery labels, ``nvidia.com/gpu: 1`` and the taint
   ``nvidia.com/gpu=present:NoSchedule``; and ``cpu-node-0`` without taint. kwok makes bound pods Running + Ready.
-- KServe: InferenceService/ServingRuntime/ClusterServingRuntime CRDs, and InferenceServices become
-  ``<name>-predictor`` Deployments/Services with KServe's Ready status (``whisper_devkit.kserve_standin``).
+- KServe: its CRDs, admission webhooks and controller manager in Standard mode (``whisper_devkit.kserve_manager``):
+  InferenceServices become ``<name>-predictor`` Deployments/Services with KServe's Ready status and URL
+  ``http://<name>-predictor.<namespace>.svc.cluster.local``.
 
 Tests share one cluster: create your own namespace (``unique_namespace``) and clean up what is cluster-scoped.
 """

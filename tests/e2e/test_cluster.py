@@ -1,4 +1,4 @@
-"""The local control plane itself: simulated GPU nodes, real RBAC, KServe's CRDs and RawDeployment behaviour."""
+"""The local control plane itself: simulated GPU nodes, real RBAC, KServe's CRDs, webhooks and Standard mode."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from whisper_devkit.kwok_nodes import CPU_NODE_NAME, GPU_MODELS, GPU_RESOURCE, G
 pytestmark = pytest.mark.e2e
 
 RUNTIME_NAME = "e2e-echo-runtime"
+KSERVE_CRDS = ("inferenceservices", "servingruntimes", "clusterservingruntimes", "inferencegraphs", "trainedmodels",
+               "clusterstoragecontainers")
 
 
 def get_json(cluster, *args: str) -> dict:
@@ -58,7 +60,7 @@ def test_service_account_gets_only_what_rbac_grants(cluster, unique_namespace):
 
 
 def test_kserve_crds_are_established_and_validate(cluster, unique_namespace):
-    for crd in ("inferenceservices", "servingruntimes", "clusterservingruntimes"):
+    for crd in KSERVE_CRDS:
         established = cluster.kubectl("get", f"crd/{crd}.serving.kserve.io", "-o",
                                       "jsonpath={.status.conditions[?(@.type=='Established')].status}")
         assert established.stdout == "True"
@@ -68,6 +70,14 @@ def test_kserve_crds_are_established_and_validate(cluster, unique_namespace):
     refused = cluster.kubectl("create", "--validate=strict", "-f", "-", input=json.dumps(misspelled), check=False)
     assert refused.returncode != 0
     assert 'unknown field "spec.predictor.minReplica"' in refused.stderr
+
+
+def test_kserve_validating_webhook_refuses_an_invalid_inference_service(cluster, unique_namespace):
+    invalid = inference_service("upside-down", unique_namespace, minReplicas=3, maxReplicas=2)
+    refused = cluster.kubectl("create", "-f", "-", input=json.dumps(invalid), check=False)
+    assert refused.returncode != 0
+    assert "inferenceservice.kserve-webhook-server.validator" in refused.stderr
+    assert "'MinReplicas' cannot be greater than MaxReplicas" in refused.stderr
 
 
 @pytest.fixture
@@ -87,7 +97,7 @@ def echo_runtime(cluster):
 
 
 def inference_service(name: str, namespace: str, **predictor: object) -> dict:
-    model = {"modelFormat": {"name": "echo"}, "protocolVersion": "v2", "storageUri": "pvc://models/echo"}
+    model = {"modelFormat": {"name": "echo"}, "protocolVersion": "v2", "storageUri": "hf://example/echo"}
     return {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
             "metadata": {"name": name, "namespace": namespace},
             "spec": {"predictor": {"model": model, **predictor}}}
@@ -106,6 +116,7 @@ def test_inference_service_becomes_a_running_deployment(cluster, unique_namespac
     cluster.apply(inference_service("echo", unique_namespace))
 
     isvc = wait_ready(cluster, unique_namespace, "echo")
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"  # the defaulter
     assert isvc["status"]["url"] == f"http://echo-predictor.{unique_namespace}.svc.cluster.local"
     deployment = get_json(cluster, "deployment", "echo-predictor", "-n", unique_namespace)
     container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -114,6 +125,8 @@ def test_inference_service_becomes_a_running_deployment(cluster, unique_namespac
     [pod] = predictor_pods(cluster, unique_namespace, "echo")
     assert pod["status"]["phase"] == "Running"
     assert pod["spec"]["nodeName"] == CPU_NODE_NAME  # the GPU nodes are tainted
+    [initializer] = pod["spec"]["initContainers"]  # injected by KServe's pod webhook for the storageUri
+    assert (initializer["name"], initializer["args"][0]) == ("storage-initializer", "hf://example/echo")
     cluster.kubectl("get", "service", "echo-predictor", "-n", unique_namespace)
 
     cluster.kubectl("delete", "inferenceservice", "echo", "-n", unique_namespace)
@@ -137,8 +150,10 @@ def test_gpu_predictor_is_scheduled_only_by_compute_capability(cluster, unique_n
 
 def test_inference_service_without_runtime_reports_why(cluster, unique_namespace):
     cluster.apply(inference_service("orphan", unique_namespace))
-    cluster.kubectl("wait", "--for=jsonpath={.status.conditions[?(@.type=='Ready')].reason}=NoSupportingRuntime",
+    cluster.kubectl("wait", "--for=jsonpath={.status.modelStatus.lastFailureInfo.reason}=NoSupportingRuntime",
                     "--timeout=30s", "inferenceservice/orphan", "-n", unique_namespace)
+    isvc = get_json(cluster, "inferenceservice", "orphan", "-n", unique_namespace)
+    assert isvc["status"]["modelStatus"]["transitionStatus"] == "InvalidSpec"
 
 
 def test_api_server_restart_keeps_state(cluster, unique_namespace):

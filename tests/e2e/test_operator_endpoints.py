@@ -1,0 +1,227 @@
+"""The operator end to end: WhisperEndpoints applied with kubectl become KServe InferenceServices on the right GPUs.
+
+One Helm release and one operator process (run as the chart's ServiceAccount) serve the whole module; each test
+works in its own namespace.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+
+import pytest
+import yaml
+
+from operator_harness import (ADMITTED_GPU_NODES, EXAMPLE, ISVC, REFUSED_GPU_NODES, WEP, NotYet, OperatorProcess,
+                              condition, eventually, get_json, get_or_none, install_chart, uninstall_chart)
+from whisper_operator.render import render_inference_service
+from whisper_operator.resources import SPEC_HASH_ANNOTATION
+from whisper_operator.settings import OperatorConfig
+from whisper_operator.spec import Endpoint
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLE_ENDPOINT = yaml.safe_load(EXAMPLE.read_text())
+NAME = EXAMPLE_ENDPOINT["metadata"]["name"]
+
+
+@pytest.fixture(scope="module")
+def operator(cluster, tmp_path_factory):
+    install_chart(cluster)
+    process = OperatorProcess(cluster, tmp_path_factory.mktemp("operator") / "operator.log")
+    process.start()
+    yield process
+    process.stop()
+    uninstall_chart(cluster)
+
+
+@pytest.fixture
+def namespace(unique_namespace, operator):
+    """A test namespace; after the test the operator must still be running by itself (no crash loop)."""
+    yield unique_namespace
+    operator.assert_alive()
+
+
+def endpoint(namespace: str, name: str = NAME, **spec: object) -> dict:
+    manifest = copy.deepcopy(EXAMPLE_ENDPOINT)
+    manifest["metadata"].update(name=name, namespace=namespace)
+    manifest["spec"].update(spec)
+    return manifest
+
+
+def kubectl_apply(cluster, manifest: dict, check: bool = True):
+    return cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest), check=check)
+
+
+def predictor_pods(cluster, namespace: str, name: str = NAME) -> list[dict]:
+    selector = f"serving.kserve.io/inferenceservice={name}"
+    return get_json(cluster, "pods", "-n", namespace, "-l", selector)["items"]
+
+
+def wait_ready(cluster, namespace: str, name: str = NAME, timeout: int = 120) -> dict:
+    cluster.kubectl("wait", "--for=condition=Ready", f"--timeout={timeout}s", f"{WEP}/{name}", "-n", namespace)
+    return get_json(cluster, WEP, name, "-n", namespace)
+
+
+def assert_converged(cluster, namespace: str, name: str) -> dict:
+    """The live InferenceService is the one the operator renders from the live endpoint, owned by it, and the
+    endpoint's status has observed its latest generation."""
+    live_endpoint = get_json(cluster, WEP, name, "-n", namespace)
+    isvc = get_or_none(cluster, ISVC, name, "-n", namespace)
+    if isvc is None:
+        raise NotYet(f"no InferenceService {namespace}/{name} yet")
+    desired = render_inference_service(Endpoint.from_body(live_endpoint), OperatorConfig())
+    assert isvc["metadata"]["annotations"][SPEC_HASH_ANNOTATION] == \
+        desired["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
+    assert isvc["spec"]["predictor"]["model"]["args"] == desired["spec"]["predictor"]["model"]["args"]
+    [owner] = isvc["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "WhisperEndpoint", name, live_endpoint["metadata"]["uid"], True)
+    assert live_endpoint.get("status", {}).get("observedGeneration") == live_endpoint["metadata"]["generation"]
+    return isvc
+
+
+def isvc_args(cluster, namespace: str, name: str = NAME) -> list[str]:
+    return get_json(cluster, ISVC, name, "-n", namespace)["spec"]["predictor"]["model"]["args"]
+
+
+def test_example_becomes_a_ready_inference_service_on_ada_or_newer(cluster, namespace):
+    cluster.kubectl("apply", "-f", str(EXAMPLE), "-n", namespace)
+
+    isvc = eventually(lambda: assert_converged(cluster, namespace, NAME))
+    assert isvc["spec"]["predictor"]["model"]["runtime"] == "whisper-vllm"
+    assert "--kv_cache_dtype=fp8" in isvc["spec"]["predictor"]["model"]["args"]
+    live = wait_ready(cluster, namespace)
+
+    [pod] = predictor_pods(cluster, namespace)
+    assert pod["spec"]["nodeName"] in ADMITTED_GPU_NODES
+    assert pod["status"]["phase"] == "Running"
+    generation = live["metadata"]["generation"]
+    for kind, status in (("Ready", "True"), ("Progressing", "False"), ("Degraded", "False")):
+        found = condition(live, kind)
+        assert (found["status"], found["observedGeneration"]) == (status, generation), found
+        assert found["reason"] and found["lastTransitionTime"]
+    isvc_url = get_json(cluster, ISVC, NAME, "-n", namespace)["status"]["url"]
+    assert live["status"]["url"] == isvc_url
+
+    table = cluster.kubectl("get", "whisperendpoints", "-n", namespace).stdout.splitlines()
+    assert table[0].split() == ["NAME", "MODEL", "READY", "URL", "REPLICAS", "AGE"]
+    replicas = str(live["status"]["readyReplicas"])  # KServe's modelStatus.copies.totalCopies, when it reports it
+    assert table[1].split()[:5] == [NAME, live["status"]["model"], "True", isvc_url, replicas]
+    reasons = cluster.kubectl("get", "events", "-n", namespace, "-o", "jsonpath={.items[*].reason}",
+                              f"--field-selector=involvedObject.kind=WhisperEndpoint,involvedObject.name={NAME}")
+    assert {"Created", "Ready"} <= set(reasons.stdout.split())
+
+
+def test_replicas_never_land_below_compute_capability_8_9(cluster, namespace):
+    """Three replicas of one GPU each: the H100 and the L4 take one each, the third waits rather than use the
+    free A10G (8.6) or T4 (7.5)."""
+    kubectl_apply(cluster, endpoint(namespace, autoscaling={"minReplicas": 3, "maxReplicas": 3}))
+
+    def two_running_one_pending() -> list[dict]:
+        pods = predictor_pods(cluster, namespace)
+        phases = sorted(pod["status"].get("phase") for pod in pods)
+        if phases != ["Pending", "Running", "Running"]:
+            raise NotYet(f"pod phases {phases}")
+        return pods
+
+    pods = eventually(two_running_one_pending, timeout=90)
+    assert {pod["spec"]["nodeName"] for pod in pods if pod["status"]["phase"] == "Running"} == ADMITTED_GPU_NODES
+    [pending] = [pod for pod in pods if pod["status"]["phase"] == "Pending"]
+    unschedulable = condition(pending, "PodScheduled")
+    assert unschedulable["reason"] == "Unschedulable"
+    assert "didn't match Pod's node affinity/selector" in unschedulable["message"]
+    nodes = {node["metadata"]["name"] for node in get_json(cluster, "nodes")["items"]}
+    assert REFUSED_GPU_NODES <= nodes  # they exist and have a free GPU, yet were refused
+
+
+def test_spec_change_updates_and_hand_edit_is_put_back(cluster, namespace):
+    kubectl_apply(cluster, endpoint(namespace))
+    eventually(lambda: assert_converged(cluster, namespace, NAME))
+    assert "--max_num_seqs=64" in isvc_args(cluster, namespace)
+
+    kubectl_apply(cluster, endpoint(namespace, serving={"maxNumSeqs": 8}))
+    eventually(lambda: assert_converged(cluster, namespace, NAME))
+    assert "--max_num_seqs=8" in isvc_args(cluster, namespace)
+    live = wait_ready(cluster, namespace)
+    assert condition(live, "Ready")["observedGeneration"] == live["metadata"]["generation"] == 2
+
+    hand_edit = [{"op": "replace", "path": "/spec/predictor/model/args", "value": ["--engine=transformers"]}]
+    cluster.kubectl("patch", ISVC, NAME, "-n", namespace, "--type=json", "-p", json.dumps(hand_edit))
+    eventually(lambda: assert_converged(cluster, namespace, NAME), timeout=45)
+    assert "--max_num_seqs=8" in isvc_args(cluster, namespace)
+    reasons = cluster.kubectl("get", "events", "-n", namespace, "-o", "jsonpath={.items[*].reason}",
+                              f"--field-selector=involvedObject.name={NAME},involvedObject.kind=WhisperEndpoint")
+    assert {"Updated", "DriftRepaired"} <= set(reasons.stdout.split())
+
+
+def test_delete_collects_inference_service_deployment_and_pods(cluster, namespace):
+    kubectl_apply(cluster, endpoint(namespace))
+    wait_ready(cluster, namespace)
+    assert predictor_pods(cluster, namespace)
+
+    cluster.kubectl("delete", WEP, NAME, "-n", namespace, "--timeout=60s")
+    selector = f"serving.kserve.io/inferenceservice={NAME}"
+    cluster.kubectl("wait", "--for=delete", "--timeout=60s", f"{ISVC}/{NAME}", "-n", namespace)
+    cluster.kubectl("wait", "--for=delete", "--timeout=60s", "deployments,pods", "-l", selector, "-n", namespace)
+    leftovers = cluster.kubectl("get", f"{ISVC},deployments,replicasets,pods", "-n", namespace, "-o", "name")
+    assert leftovers.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"resources": {"minComputeCapability": "8.6"}},
+     "fp8 KV cache needs minComputeCapability >= 8.9 (Ada Lovelace or newer)"),
+    ({"model": {"preset": "large-v3-turbo", "storageUri": "hf://openai/whisper-tiny"}},
+     "model: set exactly one of preset or storageUri"),
+    ({"autoscaling": {"minReplicas": 3, "maxReplicas": 2}},
+     "autoscaling.minReplicas must not exceed autoscaling.maxReplicas"),
+    ({"resources": {"minComputeCapability": "8,9"}},
+     "spec.resources.minComputeCapability: Invalid value: \"8,9\": spec.resources.minComputeCapability in body "
+     "should match"),
+], ids=["fp8-below-8.9", "preset-and-storage-uri", "min-above-max-replicas", "bad-compute-capability"])
+def test_invalid_spec_is_refused_by_kubectl_and_creates_nothing(cluster, namespace, spec, message):
+    refused = kubectl_apply(cluster, endpoint(namespace, **spec), check=False)
+
+    assert refused.returncode != 0
+    assert "is invalid" in refused.stderr and message in refused.stderr, refused.stderr
+    assert cluster.kubectl("get", f"{WEP},{ISVC}", "-n", namespace, "-o", "name").stdout.strip() == ""
+
+
+def test_operator_killed_mid_reconcile_converges_without_duplicates_or_orphans(cluster, namespace, operator):
+    """SIGKILL the operator at random moments while endpoints are created, changed and deleted."""
+    shuffle = random.Random(20240601)
+    names = ["alpha", "beta", "gone"]
+    operator.kill()
+    for name in names:
+        kubectl_apply(cluster, endpoint(namespace, name))
+    for round_number in range(4):
+        operator.start()
+        kubectl_apply(cluster, endpoint(namespace, "alpha", serving={"maxNumSeqs": 10 + round_number}))
+        if round_number == 2:
+            cluster.kubectl("delete", WEP, "gone", "-n", namespace, "--wait=false")
+        time.sleep(shuffle.uniform(1.0, 4.0))  # kopf starts in about 2 s: some kills hit start-up, some handlers
+        operator.kill()
+    operator.start()
+
+    for name in ("alpha", "beta"):
+        eventually(lambda name=name: assert_converged(cluster, namespace, name), timeout=90)
+    assert "--max_num_seqs=13" in isvc_args(cluster, namespace, "alpha")
+    cluster.kubectl("wait", "--for=delete", "--timeout=60s", f"{ISVC}/gone", "-n", namespace)
+    isvcs = get_json(cluster, ISVC, "-n", namespace)["items"]
+    assert sorted(isvc["metadata"]["name"] for isvc in isvcs) == ["alpha", "beta"]
+    deployments = get_json(cluster, "deployments", "-n", namespace)["items"]
+    assert sorted(d["metadata"]["name"] for d in deployments) == ["alpha-predictor", "beta-predictor"]
+
+
+def test_operator_recovers_from_an_api_server_restart(cluster, namespace, operator):
+    kubectl_apply(cluster, endpoint(namespace))
+    eventually(lambda: assert_converged(cluster, namespace, NAME))
+
+    cluster.restart_apiserver()
+    kubectl_apply(cluster, endpoint(namespace, serving={"maxNumSeqs": 4}))
+
+    eventually(lambda: assert_converged(cluster, namespace, NAME), timeout=120)
+    assert "--max_num_seqs=4" in isvc_args(cluster, namespace)
+    operator.assert_alive()
