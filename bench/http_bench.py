@@ -136,8 +136,9 @@ async def run(args: argparse.Namespace, runtime_flags: list[str]) -> None:
     process, base_url = start_server(args.model_dir, runtime_flags, args.log)
     try:
         ready = await wait_ready(base_url, process)
-        rows, record = [], {"label": args.label, "ready_seconds": round(ready, 1), "audio_seconds_per_repeat": seconds,
-                                 "clients": args.clients}
+        rows = []
+        record = {"label": args.label, "ready_seconds": round(ready, 1), "audio_seconds_per_repeat": seconds,
+                  "clients": args.clients}
         for route in ROUTES:
             profiler = start_profiler(process.pid, args.profile, route) if args.profile else None
             walls, texts = await asyncio.to_thread(
