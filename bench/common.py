@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import statistics
+import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -93,3 +95,46 @@ def append_jsonl(path: Path | None, record: dict) -> None:
     if path is not None:
         with path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
+
+
+class GpuSampler:
+    """Device-wide GPU memory peak and utilization, sampled in a thread (vLLM's engine is another process).
+
+    Utilization (NVML's percentage of time a kernel was running) is averaged only over samples taken
+    while ``measuring`` is set, i.e. during the timed part: a low figure means the GPU waited for the CPU.
+    """
+
+    def __init__(self, interval: float = 0.2):
+        import torch
+
+        self._cuda = torch.cuda
+        self._peak = 0
+        self._busy: list[int] = []
+        self.measuring = False
+        self._done = threading.Event()
+        if self._cuda.is_available():
+            threading.Thread(target=self._sample, args=(interval,), daemon=True).start()
+
+    def _sample(self, interval: float) -> None:
+        while not self._done.wait(interval):
+            free, total = self._cuda.mem_get_info()
+            self._peak = max(self._peak, total - free)
+            if self.measuring:
+                self._busy.append(self._cuda.utilization())
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def peak_gib(self) -> float | None:
+        return round(self._peak / 2**30, 2) if self._peak else None
+
+    def busy_percent(self) -> float | None:
+        return round(statistics.fmean(self._busy), 1) if self._busy else None
+
+
+def start_profiler(pid: int, target: Path, seconds: int = 15) -> subprocess.Popen:
+    """py-spy samples a process and its children (vLLM's engine core) for ``seconds``: collapsed stacks."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--subprocesses", "--duration", str(seconds),
+                             "--rate", "50", "--format", "raw", "--output", str(target)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)

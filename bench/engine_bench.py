@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import threading
+import os
 import time
 from pathlib import Path
 
-import torch
-
-from common import Spread, append_jsonl, audio_seconds, load_workload, print_table, wer_by_kind
+from common import GpuSampler, Spread, append_jsonl, audio_seconds, load_workload, print_table, start_profiler, wer_by_kind
 from whisper_runtime import contract
 from whisper_runtime.audio import AudioLimits
 from whisper_runtime.cli import build_engine
@@ -35,36 +33,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--copies", type=int, default=1, help="submit the workload this many times at once")
     parser.add_argument("--language", default="en")
     parser.add_argument("--results", type=Path, help="append one JSON line per configuration")
+    parser.add_argument("--profile", type=Path, help="folder for a py-spy profile of the first timed repeat")
     return contract.add_arguments(parser).parse_args()
-
-
-class GpuMemoryPeak:
-    """Device-wide peak of used GPU memory, sampled: vLLM's engine runs in another process."""
-
-    def __init__(self, interval: float = 0.2):
-        self._peak = 0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample, args=(interval,), daemon=True)
-        if torch.cuda.is_available():
-            self._thread.start()
-
-    def _sample(self, interval: float) -> None:
-        while not self._done.wait(interval):
-            free, total = torch.cuda.mem_get_info()
-            self._peak = max(self._peak, total - free)
-
-    def stop(self) -> None:
-        self._done.set()
-
-    def gib(self):
-        return round(self._peak / 2**30, 2) if self._peak else None
 
 
 async def measure(args: argparse.Namespace) -> dict:
     runtime_args = contract.RuntimeArgs.from_namespace(args)
     items = load_workload(args.data)
     engine = build_engine(runtime_args, args.model_dir)
-    peak = GpuMemoryPeak()
+    gpu = GpuSampler()
     started = time.perf_counter()
     await engine.start()
     ready_seconds = time.perf_counter() - started
@@ -75,13 +52,17 @@ async def measure(args: argparse.Namespace) -> dict:
     seconds = audio_seconds(batch)
     rtfx, texts = [], []
     await transcriber.transcribe_pcm(items[-1].audio, options)  # warm-up, not timed
+    if args.profile:
+        start_profiler(os.getpid(), args.profile / f"profile-{args.label}.txt")
     for _ in range(args.repeats):
+        gpu.measuring = True
         started = time.perf_counter()
         transcripts = await asyncio.gather(*(transcriber.transcribe_pcm(item.audio, options) for item in batch))
         rtfx.append(seconds / (time.perf_counter() - started))
+        gpu.measuring = False
         texts = [transcript.text for transcript in transcripts[: len(items)]]
     await engine.stop()
-    peak.stop()
+    gpu.stop()
     return {
         "label": args.label,
         "engine": runtime_args.engine,
@@ -92,7 +73,8 @@ async def measure(args: argparse.Namespace) -> dict:
         "rtfx": rtfx,
         **wer_by_kind(items, texts),
         "ready_seconds": round(ready_seconds, 1),
-        "peak_gpu_gib": peak.gib(),
+        "peak_gpu_gib": gpu.peak_gib(),
+        "gpu_busy_percent": gpu.busy_percent(),
     }
 
 
@@ -102,9 +84,9 @@ def main() -> None:
     append_jsonl(args.results, record)
     print_table(
         f"{record['label']} ({record['engine']})",
-        ["audio s/repeat", "RTFx", "WER all %", "WER long %", "WER clips %", "ready s"],
+        ["audio s/repeat", "RTFx", "WER all %", "WER long %", "WER clips %", "ready s", "GPU busy %"],
         [[record["audio_seconds_per_repeat"], Spread(tuple(record["rtfx"])), record["wer_all"],
-          record["wer_long"], record["wer_clips"], record["ready_seconds"]]],
+          record["wer_long"], record["wer_clips"], record["ready_seconds"], record["gpu_busy_percent"]]],
     )
 
 

@@ -5,6 +5,7 @@
 #   bench/gpu_suite.sh ablation  MODEL_DIR DATA_DIR   # no fp8 KV, no torch.compile, no CUDA graphs
 #   bench/gpu_suite.sh compare   MODEL_DIR DATA_DIR   # Transformers baseline and vLLM at 64 and 256 sequences
 #   bench/gpu_suite.sh http      MODEL_DIR DATA_DIR   # whisper-runtime over HTTP: cold start (profiled), then warm
+#   bench/gpu_suite.sh profile   MODEL_DIR DATA_DIR   # py-spy profiles: vLLM engine in process, then the server
 #
 # Results: one JSON line per configuration in $OUT/results.jsonl (or ./bench-results), full logs beside it,
 # Markdown tables on stdout. Needs vLLM 0.24.0 and this project importable (docs/benchmarks.md says how).
@@ -27,7 +28,7 @@ kv_tokens() {  # label: vLLM's own report of its KV-cache capacity
 
 engine() {  # label, then engine_bench flags (runtime flags included)
   local label=$1; shift
-  timeout 200 python3 "$here/engine_bench.py" --model_dir "$model" --data "$data" --label "$label" \
+  timeout 240 python3 "$here/engine_bench.py" --model_dir "$model" --data "$data" --label "$label" \
     --repeats "$repeats" --copies "$copies" --results "$results" "$@" > "$out/$label.log" 2>&1
   grep -A2 '^| audio' "$out/$label.log" || tail -n 5 "$out/$label.log"
   kv_tokens "$label"
@@ -63,6 +64,15 @@ case "$phase" in
       grep '^|' "$out/http-$start.log" || tail -n 5 "$out/http-$start.log"
     done
     kv_tokens server-cold
+    ;;
+  profile)
+    mkdir -p "$out/profiles"
+    repeats=2 engine vllm-all-on --engine vllm --profile "$out/profiles"
+    repeats=2 engine vllm-max-seqs-256 --engine vllm --max_num_seqs 256
+    timeout 240 python3 "$here/http_bench.py" --model_dir "$model" --data "$data" --label http-profiled \
+      --copies 4 --repeats 1 --clients "${BENCH_CLIENTS:-4}" --concurrency 1,16,64 --log "$out/server-profiled.log" \
+      --results "$results" --profile "$out/profiles" --engine vllm "$@" > "$out/http-profiled.log" 2>&1
+    grep '^|' "$out/http-profiled.log" || tail -n 5 "$out/http-profiled.log"
     ;;
   *) echo "unknown phase $phase" >&2; exit 2 ;;
 esac

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import httpx
 
-from common import Spread, append_jsonl, audio_seconds, corpus_wer, load_workload, percentile, print_table
+from common import (GpuSampler, Spread, append_jsonl, audio_seconds, corpus_wer, load_workload, percentile, print_table,
+                    start_profiler)
 
 MODEL_NAME = "whisper"
 
@@ -40,14 +41,6 @@ def start_server(model_dir: Path, runtime_flags: list[str], log_path: Path) -> t
     log = log_path.open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return process, f"http://127.0.0.1:{http_port}"
-
-
-def start_profiler(pid: int, folder: Path, route: str) -> subprocess.Popen:
-    """py-spy samples the server and vLLM's engine process while one route is under load (collapsed stacks)."""
-    target = folder / f"profile-{route.replace(' ', '-').lower()}.txt"
-    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--subprocesses", "--duration", "15",
-                             "--rate", "50", "--format", "raw", "--output", str(target)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
 async def wait_ready(base_url: str, process: subprocess.Popen, timeout: float = 420.0) -> float:
@@ -140,17 +133,21 @@ async def run(args: argparse.Namespace, runtime_flags: list[str]) -> None:
         record = {"label": args.label, "ready_seconds": round(ready, 1), "audio_seconds_per_repeat": seconds,
                   "clients": args.clients}
         for route in ROUTES:
-            profiler = start_profiler(process.pid, args.profile, route) if args.profile else None
+            target = args.profile / f"profile-{route.replace(' ', '-').lower()}.txt" if args.profile else None
+            profiler = start_profiler(process.pid, target) if target else None
+            gpu = GpuSampler()
+            gpu.measuring = True
             walls, texts = await asyncio.to_thread(
                 throughput, base_url, paths, route, args.repeats, args.copies, args.clients)
+            gpu.stop()
             if profiler is not None:
                 profiler.wait(timeout=120)
             rtfx = tuple(seconds / wall for wall in walls)
             wer = corpus_wer(items, texts)
-            record[route] = {"rtfx": list(rtfx), "wer": wer}
-            rows.append([route, round(seconds, 1), Spread(rtfx), wer])
+            record[route] = {"rtfx": list(rtfx), "wer": wer, "gpu_busy_percent": gpu.busy_percent()}
+            rows.append([route, round(seconds, 1), Spread(rtfx), wer, gpu.busy_percent()])
         print_table(f"{args.label}: throughput over HTTP (ready in {ready:.1f} s)",
-                    ["route", "audio s/repeat", "RTFx", "WER %"], rows)
+                    ["route", "audio s/repeat", "RTFx", "WER %", "GPU busy %"], rows)
         latency_rows = []
         for concurrency in args.concurrency:
             values = await latencies(base_url, clips, concurrency, max(args.latency_requests, concurrency * 4))
