@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--copies", type=int, default=1)
     parser.add_argument("--results", type=Path)
+    parser.add_argument("--label", default="vllm-offline")
     args = contract.add_arguments(parser).parse_args()
     os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
     from vllm import LLM, SamplingParams
@@ -58,7 +59,7 @@ def main() -> None:
         texts.append(stitch_text([vocabulary.parse(list(o.outputs[0].token_ids), len(w.samples) / SAMPLE_RATE).text
                                   for o, w in zip(window_outputs, windows)]))
     record = {
-        "label": "vllm-offline",
+        "label": args.label,
         "engine": "vllm-offline",
         "kv_cache_dtype": runtime_args.kv_cache_dtype,
         "audio_seconds_per_repeat": round(seconds, 1),
@@ -68,7 +69,7 @@ def main() -> None:
         "ready_seconds": round(ready_seconds, 1),
     }
     append_jsonl(args.results, record)
-    print_table("vLLM offline (engine alone)", ["audio s/repeat", "windows", "RTFx", "WER %", "ready s"],
+    print_table(f"{args.label}: vLLM offline (engine alone)", ["audio s/repeat", "windows", "RTFx", "WER %", "ready s"],
                 [[record["audio_seconds_per_repeat"], record["windows_per_repeat"], Spread(tuple(rtfx)),
                   record["wer_all"], record["ready_seconds"]]])
 

@@ -22,6 +22,8 @@ FP8_KV_MIN_COMPUTE_CAPABILITY = (8, 9)
 #: Whisper's encoder sees 30 seconds of audio at a time.
 WINDOW_SECONDS = 30.0
 SAMPLE_RATE = 16000
+#: Encoder positions of one 30-second window (every Whisper size): what one new window costs the scheduler.
+ENCODER_TOKENS_PER_WINDOW = 1500
 
 #: The model format our ClusterServingRuntime declares and InferenceServices ask for.
 MODEL_FORMAT = "whisper"
@@ -59,7 +61,10 @@ class RuntimeArgs:
     cuda_graphs: bool = True
     #: Batch sizes CUDA graphs are captured for; empty lets the engine choose.
     cuda_graph_sizes: tuple[int, ...] = ()
-    max_num_seqs: int = 64
+    max_num_seqs: int = 256
+    #: Scheduler token budget per engine step. Each new window's encoder takes ENCODER_TOKENS_PER_WINDOW of it,
+    #: so this bounds how many windows start decoding per step (vLLM's own default, 2048, admits one).
+    max_num_batched_tokens: int = 16 * ENCODER_TOKENS_PER_WINDOW
     gpu_memory_utilization: float = 0.9
     tensor_parallel_size: int = 1
     max_audio_seconds: int = 4 * 3600
@@ -81,6 +86,7 @@ class RuntimeArgs:
             f"--compilation_level={self.compilation_level}",
             "--cuda_graphs" if self.cuda_graphs else "--no-cuda_graphs",
             f"--max_num_seqs={self.max_num_seqs}",
+            f"--max_num_batched_tokens={self.max_num_batched_tokens}",
             f"--gpu_memory_utilization={self.gpu_memory_utilization}",
             f"--tensor_parallel_size={self.tensor_parallel_size}",
             f"--max_audio_seconds={self.max_audio_seconds}",
@@ -115,6 +121,8 @@ def validate(args: RuntimeArgs) -> list[str]:
         problems.append("cuda_graph_sizes must be positive batch sizes")
     if args.max_num_seqs < 1:
         problems.append("max_num_seqs must be at least 1")
+    if args.max_num_batched_tokens < ENCODER_TOKENS_PER_WINDOW:
+        problems.append(f"max_num_batched_tokens must be at least {ENCODER_TOKENS_PER_WINDOW} (one window's encoder)")
     if not 0.05 <= args.gpu_memory_utilization <= 1.0:
         problems.append("gpu_memory_utilization must be between 0.05 and 1.0")
     if args.tensor_parallel_size < 1:
@@ -143,6 +151,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     group.add_argument("--cuda_graphs", action=argparse.BooleanOptionalAction, default=defaults.cuda_graphs)
     group.add_argument("--cuda_graph_sizes", type=_sizes, default=defaults.cuda_graph_sizes)
     group.add_argument("--max_num_seqs", type=int, default=defaults.max_num_seqs)
+    group.add_argument("--max_num_batched_tokens", type=int, default=defaults.max_num_batched_tokens)
     group.add_argument("--gpu_memory_utilization", type=float, default=defaults.gpu_memory_utilization)
     group.add_argument("--tensor_parallel_size", type=int, default=defaults.tensor_parallel_size)
     group.add_argument("--max_audio_seconds", type=int, default=defaults.max_audio_seconds)

@@ -9,11 +9,12 @@ import pytest
 
 from whisper_runtime.contract import RuntimeArgs
 from whisper_runtime.engines.batching import MicroBatcher
-from whisper_runtime.engines.vllm_engine import engine_args_from, window_prompt
+from whisper_runtime.engines.vllm_engine import RENDER_WORKERS, engine_args_from, window_prompt
 
 
 def test_vllm_args_with_every_optimisation():
-    args = RuntimeArgs(cuda_graph_sizes=(1, 8, 32), max_num_seqs=32, gpu_memory_utilization=0.8, tensor_parallel_size=2)
+    args = RuntimeArgs(cuda_graph_sizes=(1, 8, 32), max_num_seqs=32, max_num_batched_tokens=6000,
+                       gpu_memory_utilization=0.8, tensor_parallel_size=2)
     assert engine_args_from(args, Path("/mnt/models")) == {
         "model": "/mnt/models",
         "dtype": "bfloat16",
@@ -21,10 +22,13 @@ def test_vllm_args_with_every_optimisation():
         "compilation_config": {"mode": 3, "cudagraph_capture_sizes": [1, 8, 32]},
         "enforce_eager": False,
         "max_num_seqs": 32,
+        "max_num_batched_tokens": 6000,
         "gpu_memory_utilization": 0.8,
         "tensor_parallel_size": 2,
         "max_model_len": 448,
         "limit_mm_per_prompt": {"audio": 1},
+        "renderer_num_workers": RENDER_WORKERS,
+        "mm_processor_cache_gb": 0,
     }
 
 

@@ -1,7 +1,10 @@
 """vLLM engine: Whisper on vLLM's AsyncLLM with fp8 KV cache, torch.compile and CUDA graphs.
 
 vLLM's scheduler batches every window of every concurrent request on its own, so each window is
-simply submitted as one request. vLLM is imported only when this engine starts (GPU machines).
+simply submitted as one request. Each window's log-mel features are computed by vLLM's renderer in
+its thread pool (as vLLM's own speech-to-text server does), not on the event loop: handed a raw
+prompt, ``AsyncLLM.generate`` would compute them inline and serialize every request behind them.
+vLLM is imported only when this engine starts (GPU machines).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from .base import DecodeOptions, WindowRequest, WindowResult
 
 #: Whisper's decoder context, in tokens.
 MAX_MODEL_LEN = 448
+#: Threads computing log-mel features (torch's STFT releases the GIL, so they run in parallel).
+RENDER_WORKERS = min(8, os.cpu_count() or 1)
 
 
 def engine_args_from(args: RuntimeArgs, model_dir: Path) -> dict[str, Any]:
@@ -35,10 +40,15 @@ def engine_args_from(args: RuntimeArgs, model_dir: Path) -> dict[str, Any]:
         "compilation_config": compilation,
         "enforce_eager": not args.cuda_graphs,
         "max_num_seqs": args.max_num_seqs,
+        "max_num_batched_tokens": args.max_num_batched_tokens,
         "gpu_memory_utilization": args.gpu_memory_utilization,
         "tensor_parallel_size": args.tensor_parallel_size,
         "max_model_len": MAX_MODEL_LEN,
         "limit_mm_per_prompt": {"audio": 1},
+        "renderer_num_workers": RENDER_WORKERS,
+        # Windows of real traffic never repeat; the cache would only cost hashing and memory (and it is not
+        # thread-safe, so vLLM refuses it with more than one renderer worker).
+        "mm_processor_cache_gb": 0,
     }
 
 
@@ -69,7 +79,14 @@ class VllmEngine:
         self._engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**self._engine_args))
 
     async def transcribe(self, windows: Sequence[WindowRequest]) -> list[WindowResult]:
-        return list(await asyncio.gather(*(self._transcribe_window(window) for window in windows)))
+        languages = await self._languages(windows)
+        prompts = [self.vocabulary.decoder_prompt(window.options, language) for window, language in zip(windows, languages)]
+        engine_inputs = await self._render([window.audio for window in windows], prompts)
+        token_ids = await asyncio.gather(*(
+            self._generate(engine_input, self._sampling(window.options, prompt))
+            for window, prompt, engine_input in zip(windows, prompts, engine_inputs)
+        ))
+        return [self._result(window, language, ids) for window, language, ids in zip(windows, languages, token_ids)]
 
     def healthy(self) -> bool:
         return self._engine is not None and not self._engine.errored
@@ -82,17 +99,20 @@ class VllmEngine:
             self._engine.shutdown()
             self._engine = None
 
-    async def _transcribe_window(self, window: WindowRequest) -> WindowResult:
-        language = window.options.language or await self._detect_language(window.audio)
-        prompt = self.vocabulary.decoder_prompt(window.options, language)
-        token_ids = await self._generate(window.audio, prompt, self._sampling(window.options, prompt))
+    def _result(self, window: WindowRequest, language: Optional[str], token_ids: list[int]) -> WindowResult:
         result = self.vocabulary.parse(token_ids, len(window.audio) / SAMPLE_RATE)
         return WindowResult(result.text, result.segments, result.language or language, result.num_tokens)
 
-    async def _detect_language(self, audio) -> Optional[str]:
+    async def _languages(self, windows: Sequence[WindowRequest]) -> list[Optional[str]]:
+        """Each window's language: the requested one, else detected (all undetermined windows together)."""
+        undetermined = [window.audio for window in windows if not window.options.language]
+        detected = iter(await self._detect_languages(undetermined) if undetermined else [])
+        return [window.options.language or next(detected) for window in windows]
+
+    async def _detect_languages(self, audios: list) -> list[Optional[str]]:
         """One decoding step after <|startoftranscript|>, restricted to language tokens."""
         if not self.multilingual:
-            return "en"
+            return ["en"] * len(audios)
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
@@ -102,8 +122,16 @@ class VllmEngine:
             allowed_token_ids=self.vocabulary.language_token_ids,
             output_kind=RequestOutputKind.FINAL_ONLY,
         )
-        token_ids = await self._generate(audio, "<|startoftranscript|>", sampling)
-        return self.vocabulary.language_of(token_ids[0]) if token_ids else None
+        engine_inputs = await self._render(audios, ["<|startoftranscript|>"] * len(audios))
+        token_ids = await asyncio.gather(*(self._generate(engine_input, sampling) for engine_input in engine_inputs))
+        return [self.vocabulary.language_of(ids[0]) if ids else None for ids in token_ids]
+
+    async def _render(self, audios: Sequence, decoder_prompts: Sequence[str]) -> list:
+        """vLLM engine inputs (features computed in the renderer's thread pool, off the event loop)."""
+        from vllm.renderers.inputs.preprocess import parse_enc_dec_prompt
+
+        prompts = [parse_enc_dec_prompt(window_prompt(audio, prompt)) for audio, prompt in zip(audios, decoder_prompts)]
+        return list(await self._engine.renderer.render_cmpl_async(prompts))
 
     def _sampling(self, options: DecodeOptions, prompt: str):
         from vllm import SamplingParams
@@ -120,11 +148,11 @@ class VllmEngine:
             detokenize=False,
         )
 
-    async def _generate(self, audio, decoder_prompt: str, sampling) -> list[int]:
+    async def _generate(self, engine_input, sampling) -> list[int]:
         self._in_flight += 1
         try:
             final = None
-            async for output in self._engine.generate(window_prompt(audio, decoder_prompt), sampling, uuid.uuid4().hex):
+            async for output in self._engine.generate(engine_input, sampling, uuid.uuid4().hex):
                 final = output
             return list(final.outputs[0].token_ids) if final is not None else []
         finally:
