@@ -63,3 +63,17 @@ def dropped_sentences(reference: str, hypothesis: str) -> list[str]:
         for chunk in alignment.alignments[0]
         if chunk.type == "delete" and chunk.ref_end_idx - chunk.ref_start_idx >= 5
     ]
+
+
+def http_client(server):
+    """An httpx client on a runtime server, closed after the block (for module fixtures)."""
+    import httpx
+
+    with httpx.Client(base_url=server.http_url, timeout=300) as client:
+        yield client
+
+
+def openai_client_of(server):
+    import openai
+
+    return openai.OpenAI(base_url=f"{server.http_url}/v1", api_key="not-needed", timeout=300)

@@ -29,17 +29,6 @@ LONG_FORM_WER_BOUND = 0.30
 
 
 @pytest.fixture(scope="module")
-def http(runtime_server):
-    with httpx.Client(base_url=runtime_server.http_url, timeout=300) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def openai_client(runtime_server):
-    return openai.OpenAI(base_url=f"{runtime_server.http_url}/v1", api_key="not-needed", timeout=300)
-
-
-@pytest.fixture(scope="module")
 def jfk():
     return speech.jfk()
 
