@@ -120,6 +120,13 @@ def _run(command: Sequence[str], cwd: Path | None = None, hint: str = "") -> Non
         raise CorpusBuildError(f"`{' '.join(command)}` failed: {result.stderr.strip()}{hint}")
 
 
+def _sox(*arguments: str) -> None:
+    """sox in repeatable mode (``-R``): its automatic dither is seeded the same on every run, so a recording built
+    twice is the same bytes. Without it the dither differs per run, quiet-point window cuts move and a long-form
+    test decodes different windows each time."""
+    _run(["sox", "-R", *arguments])
+
+
 def duration_seconds(path: Path) -> float:
     info = soundfile.info(str(path))
     return info.frames / info.samplerate
@@ -152,7 +159,7 @@ def _synthesize(text: str, voice: str, words_per_minute: int, out: Path) -> None
     """espeak-ng speaks at 22.05 kHz; sox resamples to Whisper's 16 kHz mono."""
     with tempfile.NamedTemporaryFile(suffix=".wav") as raw:
         _run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", raw.name, text])
-        _run(["sox", raw.name, "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out)])
+        _sox(raw.name, "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out))
 
 
 def _espeak_utterances(language: str, folder: Path) -> Iterator[Utterance]:
@@ -232,8 +239,7 @@ def _pocketsphinx_utterances(folder: Path) -> Iterator[Utterance]:
             wav = data / subset / f"{utterance_id}.wav"
             yield Utterance(wav, text, "en", duration_seconds(wav))
     goforward = folder / "goforward.wav"  # headerless 16 kHz s16le PCM in the package
-    _run(["sox", "-t", "raw", "-r", str(SAMPLE_RATE), "-e", "signed", "-b", "16", "-c", "1",
-          str(data / "goforward.raw"), str(goforward)])  # fmt: skip
+    _sox("-t", "raw", "-r", str(SAMPLE_RATE), "-e", "signed", "-b", "16", "-c", "1", str(data / "goforward.raw"), str(goforward))
     yield Utterance(goforward, "go forward ten meters", "en", duration_seconds(goforward))
 
 
@@ -285,13 +291,13 @@ def join_clips(clips: Sequence[Utterance], out: Path, gap_seconds: float = 1.0) 
     require_tools("sox")
     with tempfile.TemporaryDirectory() as scratch:
         silence = Path(scratch) / "silence.wav"
-        _run(["sox", "-n", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(silence), "trim", "0", str(gap_seconds)])
+        _sox("-n", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(silence), "trim", "0", str(gap_seconds))
         inputs: list[str] = []
         for index, clip in enumerate(clips):  # sox joins only files of one rate and channel count
             normalized = Path(scratch) / f"{index:05d}.wav"
-            _run(["sox", str(clip.path), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(normalized)])
+            _sox(str(clip.path), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(normalized))
             inputs += [str(normalized), str(silence)]
-        _run(["sox", *inputs[:-1], str(out)])
+        _sox(*inputs[:-1], str(out))
     return Utterance(out, " ".join(clip.text for clip in clips), clips[0].language, duration_seconds(out))
 
 

@@ -3,8 +3,9 @@
 Audio is decoded, cut into windows at quiet points, silent windows are dropped (no hallucinated
 text from silence), all remaining windows go to the engine together, and the per-window results are
 stitched back with recording-time timestamps. Whisper sometimes stops before the end of a window
-(it judges the last sentence unfinished); such unfinished tails are decoded again, all together, as
-OpenAI's own sequential decoding does by seeking to the last timestamp.
+(it judges the last sentence unfinished), or closes its last segment with a timestamp far past the text
+it wrote; the rest of such windows is decoded again, all together in one second batch (never a third:
+each window resumes at most once), as OpenAI's own sequential decoding does by seeking.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .audio import AudioLimits, decode_audio, validate_pcm
 from .contract import SAMPLE_RATE, TASKS
 from .engines.base import DecodeOptions, SpeechEngine, WindowRequest, WindowResult
 from .errors import EngineNotReady, InvalidRequest
-from .windowing import Segment, Window, cut_windows, is_silent, stitch_segments, stitch_text, unfinished_tail
+from .windowing import Resumption, Segment, Window, cut_windows, is_silent, resumption, stitch_segments, stitch_text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,13 +80,14 @@ class Transcriber:
         started = time.perf_counter()
         windows = [window for window in cut_windows(audio) if not is_silent(window.samples)]
         results = await self._decode(windows, options)
-        tails = {
-            index: tail
+        resumptions = {
+            index: resumed
             for index, (window, result) in enumerate(zip(windows, results))
-            if (tail := unfinished_tail(window, result.segments)) is not None
+            if (resumed := resumption(window, result.segments)) is not None
         }
-        tail_results = dict(zip(tails, await self._decode(list(tails.values()), options)))
-        windows, results = _with_tails(windows, results, tails, tail_results)
+        rests = [resumed.rest for resumed in resumptions.values()]
+        rest_results = dict(zip(resumptions, await self._decode(rests, options)))
+        windows, results = _with_rests(windows, results, resumptions, rest_results)
         duration = len(audio) / SAMPLE_RATE
         metrics.observe_transcription(duration, time.perf_counter() - started)
         return Transcript(
@@ -103,16 +105,29 @@ class Transcriber:
         return await self.engine.transcribe([WindowRequest(window.samples, options) for window in windows])
 
 
-def _with_tails(windows, results, tails: dict, tail_results: dict) -> tuple[list[Window], list[WindowResult]]:
-    """Interleave each re-decoded tail right after the window it completes."""
+def _with_rests(
+    windows: list[Window],
+    results: list[WindowResult],
+    resumptions: dict[int, Resumption],
+    rest_results: dict[int, WindowResult],
+) -> tuple[list[Window], list[WindowResult]]:
+    """Cut each resumed window's result to its kept segments and put the rest's result right after it."""
     merged_windows, merged_results = [], []
     for index, (window, result) in enumerate(zip(windows, results)):
+        resumed = resumptions.get(index)
         merged_windows.append(window)
-        merged_results.append(result)
-        if index in tails:
-            merged_windows.append(tails[index])
-            merged_results.append(tail_results[index])
+        merged_results.append(result if resumed is None else _keeping(result, resumed.kept))
+        if resumed is not None:
+            merged_windows.append(resumed.rest)
+            merged_results.append(rest_results[index])
     return merged_windows, merged_results
+
+
+def _keeping(result: WindowResult, kept: tuple[Segment, ...]) -> WindowResult:
+    """The result with only the segments that stand (and their text)."""
+    if kept == result.segments:
+        return result
+    return dataclasses.replace(result, text=stitch_text([segment.text for segment in kept]), segments=kept)
 
 
 def _most_common_language(results: list[WindowResult]) -> Optional[str]:

@@ -23,6 +23,16 @@ ENERGY_FRAME_SECONDS = 0.02
 UNFINISHED_TAIL_SECONDS = 1.0
 #: Windows whose loudest frame stays below this level (dBFS) are silence and are not decoded.
 SILENCE_DBFS = -45.0
+#: Nobody speaks slower than this, counting only voiced time (frames not in a pause). Measured over espeak,
+#: real telephone prompts (asterisk) and read speech: median 3.2, 1st percentile 1.3, slowest single word
+#: ("Deactivated.") 1.06, spelled digits and letters 1.6. tiny.en's skipped sentences measured 0.94: one
+#: sentence's 11 words over 11.7 voiced seconds.
+SLOWEST_WORDS_PER_SECOND = 1.2
+#: Nobody speaks faster than this: the pause after a segment's text is searched from here on.
+FASTEST_WORDS_PER_SECOND = 6.0
+#: A pause: 20 ms frames at least this far below the window's loudest frame, for at least ``PAUSE_SECONDS``.
+PAUSE_BELOW_PEAK_DB = 30.0
+PAUSE_SECONDS = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,10 +90,92 @@ def is_silent(samples: np.ndarray, threshold_dbfs: float = SILENCE_DBFS) -> bool
     """True when no 20 ms frame of the window rises above ``threshold_dbfs`` (RMS)."""
     if samples.size == 0:
         return True
+    return float(_frame_levels_db(samples).max()) < threshold_dbfs
+
+
+def _frame_levels_db(samples: np.ndarray) -> np.ndarray:
+    """RMS level (dBFS) of each 20 ms frame; a partial last frame is padded with zeros."""
     frame = max(1, int(ENERGY_FRAME_SECONDS * SAMPLE_RATE))
     padded = np.pad(samples, (0, (-samples.size) % frame))
     rms = np.sqrt(np.square(padded.reshape(-1, frame), dtype=np.float64).mean(axis=1))
-    return 20 * np.log10(max(float(rms.max()), 1e-10)) < threshold_dbfs
+    return 20 * np.log10(np.maximum(rms, 1e-10))
+
+
+@dataclasses.dataclass(frozen=True)
+class Resumption:
+    """A window's decode that stopped short: the segments that stand, and the rest of the window to decode again."""
+
+    kept: tuple[Segment, ...]
+    rest: Window
+
+
+def resumption(window: Window, segments: Sequence[Segment]) -> Resumption | None:
+    """Where a window's decode must resume, if anywhere: inside an overlong last segment, else after the last one."""
+    if segments and overruns_its_text(window, segments[-1]):
+        resumed = resume_inside(window, segments)
+        if resumed is not None:
+            return resumed
+    tail = unfinished_tail(window, segments)
+    return Resumption(tuple(segments), tail) if tail is not None else None
+
+
+def overruns_its_text(window: Window, segment: Segment) -> bool:
+    """True when the segment holds over a second more speech than its words take at the slowest rate.
+
+    tiny.en sometimes writes one sentence and closes it with a timestamp far later, skipping the sentences
+    in between. Only voiced time counts, so pauses between slow single words (digits, letters) do not.
+    """
+    voiced = ~_quiet_frames(window.samples)[_frame(segment.start) : _frame(segment.end)]
+    voiced_seconds = float(voiced.sum()) * ENERGY_FRAME_SECONDS
+    return voiced_seconds - len(segment.text.split()) / SLOWEST_WORDS_PER_SECOND >= UNFINISHED_TAIL_SECONDS
+
+
+def resume_inside(window: Window, segments: Sequence[Segment]) -> Resumption | None:
+    """Keep the last segment's text up to the first pause after it and decode from there to the window end.
+
+    Without a pause, the whole segment is decoded again, unless it starts the window: that is the same audio.
+    """
+    last = segments[-1]
+    earliest_text_end = last.start + len(last.text.split()) / FASTEST_WORDS_PER_SECOND
+    pause = first_pause(window.samples, _sample(earliest_text_end), _sample(last.end))
+    if pause is not None:
+        resume = round(pause / SAMPLE_RATE, 3)
+        return Resumption((*segments[:-1], Segment(last.start, resume, last.text)), rest_of(window, pause))
+    if _sample(last.start) == 0:
+        return None
+    return Resumption(tuple(segments[:-1]), rest_of(window, _sample(last.start)))
+
+
+def first_pause(samples: np.ndarray, begin: int, end: int) -> int | None:
+    """The middle of the first pause (``PAUSE_SECONDS`` of frames ``PAUSE_BELOW_PEAK_DB`` under the peak) in [begin, end)."""
+    frame = max(1, int(ENERGY_FRAME_SECONDS * SAMPLE_RATE))
+    quiet = _quiet_frames(samples)
+    needed = max(1, int(round(PAUSE_SECONDS / ENERGY_FRAME_SECONDS)))
+    run = 0
+    for index in range(begin // frame, min(len(quiet), -(-end // frame))):
+        run = run + 1 if quiet[index] else 0
+        if run == needed:
+            return (index + 1 - needed // 2) * frame
+    return None
+
+
+def rest_of(window: Window, sample: int) -> Window:
+    """The window's audio from ``sample`` (window time) to its end, placed in recording time."""
+    return Window(window.start_sample + sample, window.samples[sample:])
+
+
+def _sample(seconds: float) -> int:
+    return int(round(seconds * SAMPLE_RATE))
+
+
+def _frame(seconds: float) -> int:
+    return int(round(seconds / ENERGY_FRAME_SECONDS))
+
+
+def _quiet_frames(samples: np.ndarray) -> np.ndarray:
+    """Which 20 ms frames are at least ``PAUSE_BELOW_PEAK_DB`` below the loudest one (pauses, not speech)."""
+    levels = _frame_levels_db(samples)
+    return levels <= levels.max(initial=-np.inf) - PAUSE_BELOW_PEAK_DB
 
 
 def unfinished_tail(window: Window, segments: Sequence[Segment]) -> Window | None:
@@ -93,11 +185,10 @@ def unfinished_tail(window: Window, segments: Sequence[Segment]) -> Window | Non
     """
     if not segments:
         return None
-    covered = int(round(segments[-1].end * SAMPLE_RATE))
-    rest = window.samples[covered:]
-    if len(rest) < UNFINISHED_TAIL_SECONDS * SAMPLE_RATE or is_silent(rest):
+    rest = rest_of(window, _sample(segments[-1].end))
+    if len(rest.samples) < UNFINISHED_TAIL_SECONDS * SAMPLE_RATE or is_silent(rest.samples):
         return None
-    return Window(window.start_sample + covered, rest)
+    return rest
 
 
 def stitch_text(texts: Sequence[str]) -> str:

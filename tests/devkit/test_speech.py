@@ -81,6 +81,17 @@ def test_join_clips_adds_a_second_between_clips(tmp_path, monkeypatch):
     assert joined.duration == pytest.approx(clips[0].duration + clips[1].duration + 1.0, abs=0.01)
 
 
+
+@needs_audio_tools
+def test_join_clips_builds_the_same_bytes_every_time(tmp_path, monkeypatch):
+    """sox dithers the silence between clips: unseeded, every build differed and long-form windows were cut elsewhere."""
+    monkeypatch.setenv("WHISPER_KSERVE_CACHE", str(tmp_path))
+    monkeypatch.setitem(speech.ESPEAK_SENTENCES, "en", ("One sentence.", "Another one."))
+    clips = speech.espeak_corpus("en")[:2]
+    first = speech.join_clips(clips, tmp_path / "first.wav", gap_seconds=0.5)
+    second = speech.join_clips(clips, tmp_path / "second.wav", gap_seconds=0.5)
+    assert first.path.read_bytes() == second.path.read_bytes()
+
 def test_clips_for_a_duration_start_over_when_they_run_out(tmp_path):
     clips = [speech.Utterance(tmp_path / f"{index}.wav", str(index), "en", 10.0) for index in range(3)]
     chosen = speech._clips_for(1.0, clips, gap_seconds=1.0)

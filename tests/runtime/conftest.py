@@ -1,4 +1,5 @@
-"""Shared fixtures: one real runtime server (tiny.en on CPU) for every server test of the session."""
+"""Shared fixtures: real runtime servers on CPU, started once per session: tiny.en for most server tests, the
+multilingual base model for language detection and translation."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from runtime_samples import http_client, openai_client_of
 
 #: Small limits so that the 413/400 cases are cheap to provoke.
 SERVER_MAX_UPLOAD_MB = 16
@@ -54,13 +56,12 @@ def _wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float =
     raise TimeoutError(f"whisper-runtime not ready after {timeout} s:\n{log.read_text()[-4000:]}")
 
 
-@pytest.fixture(scope="session")
-def runtime_server(tiny_en_dir: Path, tmp_path_factory) -> RuntimeServer:
+def _serve(model_dir: Path, log: Path):
+    """Start whisper-runtime on ``model_dir`` (Transformers, fp32, CPU), yield it once ready, stop it after."""
     http_port, grpc_port = free_port(), free_port()
-    log = tmp_path_factory.mktemp("runtime") / "server.log"
     command = [
         sys.executable, "-m", "whisper_runtime",
-        "--model_name=whisper", f"--model_dir={tiny_en_dir}", "--engine=transformers", "--dtype=float32",
+        "--model_name=whisper", f"--model_dir={model_dir}", "--engine=transformers", "--dtype=float32",
         f"--http_port={http_port}", f"--grpc_port={grpc_port}", "--max_num_seqs=8",
         f"--max_upload_mb={SERVER_MAX_UPLOAD_MB}", f"--max_audio_seconds={SERVER_MAX_AUDIO_SECONDS}",
     ]  # fmt: skip
@@ -76,3 +77,31 @@ def runtime_server(tiny_en_dir: Path, tmp_path_factory) -> RuntimeServer:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def runtime_server(tiny_en_dir: Path, tmp_path_factory) -> RuntimeServer:
+    yield from _serve(tiny_en_dir, tmp_path_factory.mktemp("runtime") / "server.log")
+
+
+@pytest.fixture(scope="session")
+def base_server(tmp_path_factory) -> RuntimeServer:
+    from whisper_devkit.models import ensure_model
+
+    yield from _serve(ensure_model("base"), tmp_path_factory.mktemp("runtime-base") / "server.log")
+
+
+@pytest.fixture(scope="module")
+def server(runtime_server) -> RuntimeServer:
+    """The server a module's ``http`` and ``openai_client`` talk to: tiny.en unless the module overrides it."""
+    return runtime_server
+
+
+@pytest.fixture(scope="module")
+def http(server: RuntimeServer):
+    yield from http_client(server)
+
+
+@pytest.fixture(scope="module")
+def openai_client(server: RuntimeServer):
+    return openai_client_of(server)

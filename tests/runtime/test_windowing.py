@@ -3,11 +3,16 @@ import pytest
 
 from whisper_runtime.contract import SAMPLE_RATE
 from whisper_runtime.windowing import (
+    PAUSE_SECONDS,
+    SLOWEST_WORDS_PER_SECOND,
     Segment,
     Window,
     cut_windows,
+    first_pause,
     is_silent,
+    overruns_its_text,
     quietest_point,
+    resumption,
     stitch_segments,
     stitch_text,
     unfinished_tail,
@@ -84,3 +89,78 @@ def test_no_tail_when_the_rest_is_short_silent_or_nothing_was_decoded():
     assert unfinished_tail(speech_then_silence, [Segment(0.0, 20.0, "x")]) is None
     assert unfinished_tail(Window(0, tone(20.5)), [Segment(0.0, 20.0, "x")]) is None
     assert unfinished_tail(Window(0, tone(20)), []) is None
+
+
+def assert_same_window(actual: Window, expected: Window) -> None:
+    assert actual.start_sample == expected.start_sample
+    np.testing.assert_array_equal(actual.samples, expected.samples)
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * SAMPLE_RATE), np.float32)
+
+
+#: 4 words: at most 3.3 voiced seconds at the slowest plausible rate
+SENTENCE = "Turn left right now."
+
+
+def test_a_segment_that_outlasts_its_text_over_speech_overruns():
+    speech = Window(0, np.concatenate([tone(4), silence(0.5), tone(20)]))
+    assert len(SENTENCE.split()) / SLOWEST_WORDS_PER_SECOND < 3.5
+    assert overruns_its_text(speech, Segment(0.0, 20.0, SENTENCE))
+    assert not overruns_its_text(speech, Segment(0.0, 4.5, SENTENCE)), "within the slowest rate plus a second"
+
+
+def test_a_segment_stretched_over_silence_does_not_overrun():
+    trailing_silence = Window(0, np.concatenate([tone(4), silence(16)]))
+    assert not overruns_its_text(trailing_silence, Segment(0.0, 20.0, SENTENCE))
+
+
+def test_slow_single_words_with_pauses_between_do_not_overrun():
+    """Spelled digits: a long span and few characters, but each word is voiced only briefly."""
+    digits = Window(0, np.concatenate([np.concatenate([tone(0.5), silence(1.0)]) for _ in range(10)]))
+    assert not overruns_its_text(digits, Segment(0.0, 15.0, "1. 2. 3. 4. 5. 6. 7. 8. 9. 10."))
+
+
+def test_first_pause_is_the_earliest_long_enough_quiet_stretch():
+    short_gap, long_gap = PAUSE_SECONDS / 2, PAUSE_SECONDS * 2
+    audio = np.concatenate([tone(1), silence(short_gap), tone(1), silence(long_gap), tone(1), silence(long_gap), tone(1)])
+    pause = first_pause(audio, 0, len(audio))
+    first_long_gap = (2 + short_gap) * SAMPLE_RATE
+    assert first_long_gap < pause < first_long_gap + long_gap * SAMPLE_RATE
+    assert first_pause(audio, int(first_long_gap + long_gap * SAMPLE_RATE), len(audio)) > 3 * SAMPLE_RATE
+    assert first_pause(tone(5), 0, 5 * SAMPLE_RATE) is None
+
+
+def test_overlong_last_segment_resumes_at_the_pause_after_its_text():
+    window = Window(30 * SAMPLE_RATE, np.concatenate([tone(5), tone(3.5), silence(1), tone(14), tone(5)]))
+    first = Segment(0.0, 5.0, "The first sentence is here.")
+    resumed = resumption(window, [first, Segment(5.0, 29.0, SENTENCE)])
+    assert resumed is not None
+    assert resumed.kept[0] == first and resumed.kept[1].text == SENTENCE
+    pause = resumed.kept[1].end
+    assert 8.5 < pause < 9.5, "inside the quiet second after the sentence"
+    assert resumed.rest.offset_seconds == pytest.approx(30 + pause, abs=0.001)
+    assert resumed.rest.start_sample + len(resumed.rest.samples) == window.start_sample + len(window.samples)
+
+
+def test_overlong_last_segment_without_a_pause_is_decoded_again_from_its_start():
+    window = Window(0, tone(25))
+    first = Segment(0.0, 5.0, "The first sentence is here.")
+    resumed = resumption(window, [first, Segment(5.0, 25.0, SENTENCE)])
+    assert resumed is not None and resumed.kept == (first,)
+    assert_same_window(resumed.rest, Window(5 * SAMPLE_RATE, window.samples[5 * SAMPLE_RATE :]))
+
+
+def test_overlong_segment_at_the_window_start_without_a_pause_is_not_decoded_again():
+    """The same audio again would give the same text: only a short-ending tail would be worth decoding."""
+    assert resumption(Window(0, tone(25)), [Segment(0.0, 25.0, SENTENCE)]) is None
+
+
+def test_short_last_segment_resumes_after_it_keeping_every_segment():
+    window = Window(0, np.concatenate([tone(20), tone(5)]))
+    segments = [Segment(0.0, 20.0, "twenty seconds of speech, said at a normal rate, long enough.")]
+    resumed = resumption(window, segments)
+    assert resumed is not None and resumed.kept == tuple(segments)
+    assert_same_window(resumed.rest, unfinished_tail(window, segments))
+    assert resumption(Window(0, tone(20)), segments) is None
