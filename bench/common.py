@@ -54,12 +54,14 @@ def corpus_wer(items: Sequence[Item], hypotheses: Sequence[str]) -> float | None
     return round(100.0 * word_error_rate([item.text for item in items], list(hypotheses)), 2)
 
 
-def wer_by_kind(items: Sequence[Item], hypotheses: Sequence[str]) -> dict[str, float | None]:
-    """WER over everything, over the long-form recordings and over the short clips."""
+def accuracy(items: Sequence[Item], hypotheses: Sequence[str]) -> dict:
+    """WER over everything, over the long-form recordings and over the short clips, and each file's text
+    (so that a change in WER can be traced to the files, and windows, that caused it)."""
     def of(kind: str) -> float | None:
         chosen = [(item, text) for item, text in zip(items, hypotheses) if item.kind == kind]
         return corpus_wer([item for item, _ in chosen], [text for _, text in chosen])
-    return {"wer_all": corpus_wer(items, hypotheses), "wer_long": of("long"), "wer_clips": of("clip")}
+    return {"wer_all": corpus_wer(items, hypotheses), "wer_long": of("long"), "wer_clips": of("clip"),
+            "hypotheses": {item.name: text for item, text in zip(items, hypotheses)}}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from common import GpuSampler, Spread, append_jsonl, audio_seconds, load_workload, print_table, start_profiler, wer_by_kind
+from common import GpuSampler, accuracy, Spread, append_jsonl, audio_seconds, load_workload, print_table, start_profiler
 from whisper_runtime import contract
 from whisper_runtime.audio import AudioLimits
 from whisper_runtime.cli import build_engine
@@ -71,7 +71,7 @@ async def measure(args: argparse.Namespace) -> dict:
         "cuda_graphs": runtime_args.cuda_graphs,
         "audio_seconds_per_repeat": round(seconds, 1),
         "rtfx": rtfx,
-        **wer_by_kind(items, texts),
+        **accuracy(items, texts),
         "ready_seconds": round(ready_seconds, 1),
         "peak_gpu_gib": gpu.peak_gib(),
         "gpu_busy_percent": gpu.busy_percent(),

@@ -33,23 +33,17 @@ kv_tokens() {  # label: vLLM's own report of its KV-cache capacity
   grep -ho 'GPU KV cache size: [0-9,]* tokens' "$out/$1.log" | head -1 | sed "s/^/$1: /"
 }
 
-engine() {  # label, then engine_bench flags (runtime flags included)
-  local label=$1; shift
+measure() {  # script, label, then its flags (runtime flags included)
+  local script=$1 label=$2; shift 2
   time_for 100 "$label" || return 0
-  timeout $(( budget - SECONDS )) python3 "$here/engine_bench.py" --model_dir "$model" --data "$data" \
+  timeout $(( budget - SECONDS )) python3 "$here/$script" --model_dir "$model" --data "$data" \
     --label "$label" --repeats "$repeats" --copies "$copies" --results "$results" "$@" > "$out/$label.log" 2>&1
   grep -A2 '^| audio' "$out/$label.log" || tail -n 5 "$out/$label.log"
   kv_tokens "$label"
 }
 
-offline() {  # label, then runtime flags
-  local label=$1; shift
-  time_for 100 "$label" || return 0
-  timeout $(( budget - SECONDS )) python3 "$here/offline_vllm.py" --model_dir "$model" --data "$data" \
-    --label "$label" --copies "$copies" --repeats "$repeats" --results "$results" "$@" > "$out/$label.log" 2>&1
-  grep -A2 '^| audio' "$out/$label.log" || tail -n 5 "$out/$label.log"
-  kv_tokens "$label"
-}
+engine() { measure engine_bench.py "$@"; }   # through the runtime's own Transcriber, in process
+offline() { measure offline_vllm.py "$@"; }  # vLLM's LLM.generate on the same windows: the ceiling
 
 run_phase() {  # phase, then runtime flags
   local phase=$1; shift

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from common import (GpuSampler, Spread, append_jsonl, audio_seconds, corpus_wer, load_workload, percentile, print_table,
+from common import (GpuSampler, Spread, accuracy, append_jsonl, audio_seconds, load_workload, percentile, print_table,
                     start_profiler)
 
 MODEL_NAME = "whisper"
@@ -143,11 +143,12 @@ async def run(args: argparse.Namespace, runtime_flags: list[str]) -> None:
             if profiler is not None:
                 profiler.wait(timeout=120)
             rtfx = tuple(seconds / wall for wall in walls)
-            wer = corpus_wer(items, texts)
-            record[route] = {"rtfx": list(rtfx), "wer": wer, "gpu_busy_percent": gpu.busy_percent()}
-            rows.append([route, round(seconds, 1), Spread(rtfx), wer, gpu.busy_percent()])
+            scores = accuracy(items, texts)
+            record[route] = {"rtfx": list(rtfx), **scores, "gpu_busy_percent": gpu.busy_percent()}
+            rows.append([route, round(seconds, 1), Spread(rtfx), scores["wer_all"], scores["wer_long"],
+                         gpu.busy_percent()])
         print_table(f"{args.label}: throughput over HTTP (ready in {ready:.1f} s)",
-                    ["route", "audio s/repeat", "RTFx", "WER %", "GPU busy %"], rows)
+                    ["route", "audio s/repeat", "RTFx", "WER all %", "WER long %", "GPU busy %"], rows)
         latency_rows = []
         for concurrency in args.concurrency:
             values = await latencies(base_url, clips, concurrency, max(args.latency_requests, concurrency * 4))

@@ -61,7 +61,10 @@ class Optimization(_Model):
 
 
 class Serving(_Model):
-    max_num_seqs: int = pydantic.Field(default=64, ge=1, le=1024)
+    max_num_seqs: int = pydantic.Field(default=256, ge=1, le=1024)
+    #: Scheduler token budget per engine step; each new 30-second window's encoder takes 1500 of it
+    #: (contract.ENCODER_TOKENS_PER_WINDOW), so this bounds how many windows start decoding per step.
+    max_num_batched_tokens: int = pydantic.Field(default=24000, ge=contract.ENCODER_TOKENS_PER_WINDOW, le=1048576)
     #: An integer percent: Kubernetes API conventions avoid floats ("0.9" -> 90).
     gpu_memory_utilization_percent: int = pydantic.Field(default=90, ge=5, le=100)
     max_audio_seconds: int = pydantic.Field(default=14400, ge=1, le=86400)

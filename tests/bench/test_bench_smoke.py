@@ -43,6 +43,7 @@ def test_engine_bench_records_rtfx_and_wer(workload, tmp_path):
     assert record["engine"] == "transformers" and record["audio_seconds_per_repeat"] > 45
     assert len(record["rtfx"]) == 1 and record["rtfx"][0] > 0
     assert record["wer_long"] < 30 and record["wer_clips"] < 40
+    assert all(text for text in record["hypotheses"].values())
 
 
 def test_http_bench_records_both_routes_and_latency(workload, tmp_path):
@@ -53,6 +54,7 @@ def test_http_bench_records_both_routes_and_latency(workload, tmp_path):
               "--engine", "transformers", "--dtype", "float32")
     record = json.loads(results.read_text())
     for route in ("v2 REST", "OpenAI"):
-        assert record[route]["rtfx"][0] > 0 and record[route]["wer"] < 40
+        assert record[route]["rtfx"][0] > 0 and record[route]["wer_all"] < 40
+        assert set(record[route]["hypotheses"]) == {path.name for path in workload.glob("*.flac")}
     assert record["latency_c1"]["p50"] <= record["latency_c1"]["p95"]
     assert record["ready_seconds"] > 0

@@ -54,7 +54,7 @@ def test_default_runtime_arguments_switch_on_the_contract_optimisations(default_
 def test_custom_runtime_arguments_reach_the_runtime(custom_release):
     parsed = contract.RuntimeArgs.from_namespace(runtime_parser().parse_args(runtime_argv(custom_release)))
     assert (parsed.dtype, parsed.kv_cache_dtype, parsed.compilation_level) == ("float16", "auto", 0)
-    assert (parsed.cuda_graphs, parsed.max_num_seqs) == (False, 16)
+    assert (parsed.cuda_graphs, parsed.max_num_seqs, parsed.max_num_batched_tokens) == (False, 16, 3000)
 
 
 def test_an_endpoints_arguments_come_after_the_runtimes_and_win(default_release):

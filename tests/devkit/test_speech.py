@@ -71,26 +71,29 @@ def test_espeak_corpus_is_16khz_speech_with_its_text(tmp_path, monkeypatch):
     assert speech.espeak_corpus("en") == corpus  # cached: read back from its manifest
 
 
-@needs_audio_tools
-def test_join_clips_adds_a_second_between_clips(tmp_path, monkeypatch):
+@pytest.fixture
+def two_clips(tmp_path, monkeypatch):
+    """Two short espeak clips, built into a cache of the test's own."""
     monkeypatch.setenv("WHISPER_KSERVE_CACHE", str(tmp_path))
     monkeypatch.setitem(speech.ESPEAK_SENTENCES, "en", ("One sentence.", "Another one."))
-    clips = speech.espeak_corpus("en")[:2]
-    joined = speech.join_clips(clips, tmp_path / "long.wav", gap_seconds=1.0)
+    return speech.espeak_corpus("en")[:2]
+
+
+@needs_audio_tools
+def test_join_clips_adds_a_second_between_clips(tmp_path, two_clips):
+    joined = speech.join_clips(two_clips, tmp_path / "long.wav", gap_seconds=1.0)
     assert joined.text == "One sentence. Another one."
-    assert joined.duration == pytest.approx(clips[0].duration + clips[1].duration + 1.0, abs=0.01)
-
+    assert joined.duration == pytest.approx(two_clips[0].duration + two_clips[1].duration + 1.0, abs=0.01)
 
 
 @needs_audio_tools
-def test_join_clips_builds_the_same_bytes_every_time(tmp_path, monkeypatch):
+def test_join_clips_builds_the_same_bytes_every_time(tmp_path, two_clips):
     """sox dithers the silence between clips: unseeded, every build differed and long-form windows were cut elsewhere."""
-    monkeypatch.setenv("WHISPER_KSERVE_CACHE", str(tmp_path))
-    monkeypatch.setitem(speech.ESPEAK_SENTENCES, "en", ("One sentence.", "Another one."))
-    clips = speech.espeak_corpus("en")[:2]
+    clips = two_clips
     first = speech.join_clips(clips, tmp_path / "first.wav", gap_seconds=0.5)
     second = speech.join_clips(clips, tmp_path / "second.wav", gap_seconds=0.5)
     assert first.path.read_bytes() == second.path.read_bytes()
+
 
 def test_clips_for_a_duration_start_over_when_they_run_out(tmp_path):
     clips = [speech.Utterance(tmp_path / f"{index}.wav", str(index), "en", 10.0) for index in range(3)]

@@ -140,7 +140,7 @@ def test_replicas_never_land_below_compute_capability_8_9(cluster, namespace):
 def test_spec_change_updates_and_hand_edit_is_put_back(cluster, namespace):
     kubectl_apply(cluster, endpoint(namespace))
     eventually(lambda: assert_converged(cluster, namespace, NAME))
-    assert "--max_num_seqs=64" in isvc_args(cluster, namespace)
+    assert {"--max_num_seqs=256", "--max_num_batched_tokens=24000"} <= set(isvc_args(cluster, namespace))
 
     kubectl_apply(cluster, endpoint(namespace, serving={"maxNumSeqs": 8}))
     eventually(lambda: assert_converged(cluster, namespace, NAME))

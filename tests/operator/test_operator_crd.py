@@ -10,6 +10,7 @@ import pytest
 
 import operator_testkit as kit
 from whisper_operator.spec import WhisperEndpointSpec, spec_problems
+from whisper_runtime import contract
 
 #: Keywords a structural schema may use (apiextensions.k8s.io/v1 JSONSchemaProps, less the forbidden ones).
 ALLOWED_KEYWORDS = {
@@ -119,11 +120,17 @@ def test_schema_refuses_out_of_range_and_unknown_values(whisper_schema):
         {"model": {"storageUri": "ftp://host/model"}},
         {"model": {"preset": "large-v3"}, "resources": {"minComputeCapability": "8"}},
         {"model": {"preset": "large-v3"}, "serving": {"gpuMemoryUtilizationPercent": 0}},
+        {"model": {"preset": "large-v3"}, "serving": {"maxNumBatchedTokens": 1499}},
         {"model": {"preset": "large-v3"}, "optimization": {"kvCacheDtype": "int8"}},
         {"model": {"preset": "large-v3"}, "deploymentMode": "RawDeployment"},
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({**base, "spec": bad_spec}, schema)
+
+
+def test_token_budget_admits_at_least_one_window(whisper_schema):
+    budget = whisper_schema["properties"]["spec"]["properties"]["serving"]["properties"]["maxNumBatchedTokens"]
+    assert budget["minimum"] == contract.ENCODER_TOKENS_PER_WINDOW
 
 
 def cel_messages(schema: dict) -> set[str]:

@@ -92,6 +92,13 @@ def test_knative_example_scales_on_concurrency_from_zero():
     assert (predictor["scaleMetric"], predictor["scaleTarget"]) == ("concurrency", 8)
 
 
+def test_scheduler_token_budget_reaches_the_runtime():
+    spec = {"model": {"preset": "large-v3"}, "serving": {"maxNumBatchedTokens": 3000}}
+    body = {"metadata": {"name": "w"}, "spec": spec}
+    args = render_inference_service(Endpoint.from_body(body))["spec"]["predictor"]["model"]["args"]
+    assert "--max_num_batched_tokens=3000" in args
+
+
 def test_owner_reference_when_the_endpoint_exists():
     body = {"metadata": {"name": "w", "namespace": "ns", "uid": "1234"}, "spec": {"model": {"preset": "large-v3"}}}
     reference = render_inference_service(Endpoint.from_body(body))["metadata"]["ownerReferences"][0]

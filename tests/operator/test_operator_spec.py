@@ -8,6 +8,7 @@ from whisper_operator.errors import InvalidSpec
 from whisper_operator.presets import PRESET_STORAGE_URIS
 from whisper_operator.render import runtime_args
 from whisper_operator.spec import Endpoint, parse_spec
+from whisper_runtime import contract
 
 MINIMAL = {"model": {"preset": "large-v3-turbo"}}
 
@@ -20,6 +21,12 @@ def test_defaults_switch_every_optimization_on():
     args = runtime_args(parse_spec(MINIMAL))
     assert (args.kv_cache_dtype, args.dtype, args.compilation_level, args.cuda_graphs) == ("fp8", "bfloat16", 3, True)
     assert args.gpu_memory_utilization == 0.9
+
+
+def test_default_spec_asks_for_the_runtimes_own_defaults():
+    args = runtime_args(parse_spec(MINIMAL))
+    assert args == contract.RuntimeArgs()
+    assert (args.max_num_seqs, args.max_num_batched_tokens) == (256, 24000)
 
 
 def test_presets_map_to_their_hugging_face_repositories():
@@ -57,6 +64,9 @@ def test_fp8_kv_cache_needs_compute_capability_8_9(minimum, kv_cache, accepted):
         (with_changes(env=[{"name": "HF_TOKEN", "value": "hf_x"}]), "hubTokenSecretRef, never inline"),
         (with_changes(resources={"minComputeCapability": "8.9.1"}), "minComputeCapability"),
         (with_changes(serving={"gpuMemoryUtilizationPercent": 101}), "gpuMemoryUtilizationPercent"),
+        (with_changes(serving={"maxNumBatchedTokens": 1499}), "maxNumBatchedTokens: .* greater than or equal to 1500"),
+        (with_changes(serving={"maxNumBatchedTokens": 1048577}), "maxNumBatchedTokens: .* less than or equal"),
+        (with_changes(serving={"maxNumSeqs": 1025}), "maxNumSeqs"),
         ({"model": {"preset": "large-v2"}}, "model.preset"),
         (with_changes(optimisation={}), "optimisation"),
     ],

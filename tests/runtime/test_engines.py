@@ -29,6 +29,7 @@ def test_vllm_args_with_every_optimisation():
         "limit_mm_per_prompt": {"audio": 1},
         "renderer_num_workers": RENDER_WORKERS,
         "mm_processor_cache_gb": 0,
+        "logits_processors": ["whisper_runtime.engines.vllm_timestamp_rules:WhisperTimestampRules"],
     }
 
 

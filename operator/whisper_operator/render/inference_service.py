@@ -33,6 +33,7 @@ def runtime_args(spec: WhisperEndpointSpec) -> contract.RuntimeArgs:
         cuda_graphs=optimization.cuda_graphs.enabled,
         cuda_graph_sizes=optimization.cuda_graphs.capture_sizes,
         max_num_seqs=serving.max_num_seqs,
+        max_num_batched_tokens=serving.max_num_batched_tokens,
         gpu_memory_utilization=serving.gpu_memory_utilization_percent / 100,
         tensor_parallel_size=spec.resources.gpus_per_replica,
         max_audio_seconds=serving.max_audio_seconds,

@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence
 from ..contract import SAMPLE_RATE, RuntimeArgs
 from ..tokens import WhisperVocabulary
 from .base import DecodeOptions, WindowRequest, WindowResult
+from .timestamp_rules import OPT_IN, VLLM_LOGITS_PROCESSOR
 
 #: Whisper's decoder context, in tokens.
 MAX_MODEL_LEN = 448
@@ -49,6 +50,8 @@ def engine_args_from(args: RuntimeArgs, model_dir: Path) -> dict[str, Any]:
         # Windows of real traffic never repeat; the cache would only cost hashing and memory (and it is not
         # thread-safe, so vLLM refuses it with more than one renderer worker).
         "mm_processor_cache_gb": 0,
+        # Whisper's timestamp rules, which vLLM does not apply itself (timestamp_rules.py says why they matter).
+        "logits_processors": [VLLM_LOGITS_PROCESSOR],
     }
 
 
@@ -146,6 +149,7 @@ class VllmEngine:
             # every token through asyncio nor vLLM's incremental detokenization is needed.
             output_kind=RequestOutputKind.FINAL_ONLY,
             detokenize=False,
+            extra_args={OPT_IN: True},
         )
 
     async def _generate(self, engine_input, sampling) -> list[int]:

@@ -1,0 +1,43 @@
+"""Whisper's timestamp rules as a vLLM (v1) batch logits processor; imported only where vLLM runs.
+
+vLLM builds one instance per engine process and tells it which requests join, leave or move in the running
+batch. Only requests that ask for it (``SamplingParams.extra_args``) are constrained: the language-detection
+step, whose one token is a language, must not be.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+from vllm import SamplingParams
+from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
+from vllm.v1.sample.logits_processor.builtin import process_dict_updates
+
+from .timestamp_rules import OPT_IN, TimestampRules
+
+
+class WhisperTimestampRules(LogitsProcessor):
+    def __init__(self, vllm_config, device: torch.device, is_pin_memory: bool):
+        self._rules = TimestampRules.from_model_dir(Path(vllm_config.model_config.model))
+        #: Batch row -> that request's generated tokens (vLLM's own list, which it keeps up to date).
+        self._generated: dict[int, list[int]] = {}
+
+    def is_argmax_invariant(self) -> bool:
+        return False
+
+    def update_state(self, batch_update: Optional[BatchUpdate]) -> None:
+        process_dict_updates(self._generated, batch_update, _generated_tokens_if_opted_in)
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        if not self._generated:
+            return logits
+        rows = list(self._generated)
+        index = torch.tensor(rows, device=logits.device)
+        logits[index] = self._rules.constrain(logits[index], [self._generated[row] for row in rows])
+        return logits
+
+
+def _generated_tokens_if_opted_in(params: SamplingParams, _prompt: Optional[list[int]], generated: list[int]):
+    return generated if params.extra_args and params.extra_args.get(OPT_IN) else None
