@@ -33,6 +33,8 @@ FASTEST_WORDS_PER_SECOND = 6.0
 #: A pause: 20 ms frames at least this far below the window's loudest frame, for at least ``PAUSE_SECONDS``.
 PAUSE_BELOW_PEAK_DB = 30.0
 PAUSE_SECONDS = 0.25
+#: Samples in one energy frame.
+FRAME_SAMPLES = int(ENERGY_FRAME_SECONDS * SAMPLE_RATE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +78,7 @@ def cut_windows(
 
 def quietest_point(audio: np.ndarray, begin: int, end: int) -> int:
     """The sample index in [begin, end] at the centre of the lowest-energy frame (the latest one on ties)."""
-    frame = max(1, int(ENERGY_FRAME_SECONDS * SAMPLE_RATE))
+    frame = FRAME_SAMPLES
     count = (end - begin) // frame
     if count < 1:
         return end
@@ -95,7 +97,7 @@ def is_silent(samples: np.ndarray, threshold_dbfs: float = SILENCE_DBFS) -> bool
 
 def _frame_levels_db(samples: np.ndarray) -> np.ndarray:
     """RMS level (dBFS) of each 20 ms frame; a partial last frame is padded with zeros."""
-    frame = max(1, int(ENERGY_FRAME_SECONDS * SAMPLE_RATE))
+    frame = FRAME_SAMPLES
     padded = np.pad(samples, (0, (-samples.size) % frame))
     rms = np.sqrt(np.square(padded.reshape(-1, frame), dtype=np.float64).mean(axis=1))
     return 20 * np.log10(np.maximum(rms, 1e-10))
@@ -148,7 +150,7 @@ def resume_inside(window: Window, segments: Sequence[Segment]) -> Resumption | N
 
 def first_pause(samples: np.ndarray, begin: int, end: int) -> int | None:
     """The middle of the first pause (``PAUSE_SECONDS`` of frames ``PAUSE_BELOW_PEAK_DB`` under the peak) in [begin, end)."""
-    frame = max(1, int(ENERGY_FRAME_SECONDS * SAMPLE_RATE))
+    frame = FRAME_SAMPLES
     quiet = _quiet_frames(samples)
     needed = max(1, int(round(PAUSE_SECONDS / ENERGY_FRAME_SECONDS)))
     run = 0
