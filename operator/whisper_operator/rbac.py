@@ -31,6 +31,12 @@ PERMISSIONS: tuple[Permission, ...] = (
     ),
     Permission(WHISPER_ENDPOINT.group, (f"{WHISPER_ENDPOINT.plural}/status",), ("get", "patch"), "publish status"),
     Permission(
+        WHISPER_ENDPOINT.group,
+        (f"{WHISPER_ENDPOINT.plural}/finalizers",),
+        ("update",),
+        "owner references with blockOwnerDeletion, where OwnerReferencesPermissionEnforcement is on (OpenShift)",
+    ),
+    Permission(
         INFERENCE_SERVICE.group,
         (INFERENCE_SERVICE.plural,),
         ("get", "list", "watch", "create", "patch"),
