@@ -86,8 +86,8 @@ class VllmEngine:
         prompts = [self.vocabulary.decoder_prompt(window.options, language) for window, language in zip(windows, languages)]
         engine_inputs = await self._render([window.audio for window in windows], prompts)
         token_ids = await asyncio.gather(*(
-            self._generate(engine_input, self._sampling(window.options, prompt))
-            for window, prompt, engine_input in zip(windows, prompts, engine_inputs)
+            self._generate(engine_input, self._sampling(window.options, engine_input))
+            for window, engine_input in zip(windows, engine_inputs)
         ))
         return [self._result(window, language, ids) for window, language, ids in zip(windows, languages, token_ids)]
 
@@ -136,11 +136,12 @@ class VllmEngine:
         prompts = [parse_enc_dec_prompt(window_prompt(audio, prompt)) for audio, prompt in zip(audios, decoder_prompts)]
         return list(await self._engine.renderer.render_cmpl_async(prompts))
 
-    def _sampling(self, options: DecodeOptions, prompt: str):
+    def _sampling(self, options: DecodeOptions, engine_input):
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
-        prompt_tokens = len(self.vocabulary.tokenizer.encode(prompt, add_special_tokens=False))
+        # The renderer has tokenized the decoder prompt already (start token included).
+        prompt_tokens = len(engine_input["decoder_prompt"]["prompt_token_ids"])
         return SamplingParams(
             temperature=options.temperature,
             max_tokens=MAX_MODEL_LEN - prompt_tokens,
