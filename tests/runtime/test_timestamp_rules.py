@@ -42,11 +42,28 @@ def test_same_masks_as_transformers(length, seed):
     generated = histories(length, seed)
     logits = torch.randn(len(generated), VOCABULARY, generator=torch.Generator().manual_seed(seed)) * 4
     expected = transformers_reference(logits.clone(), generated)
-    assert torch.equal(RULES.constrain(logits.clone(), generated), expected)
+    assert torch.equal(RULES.constrain(logits.clone(), [RULES.track(tokens) for tokens in generated]), expected)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rows_followed_step_by_step_get_the_same_masks(seed):
+    """As in a decoder: the same lists grow a token a step (and one is cut back), the rules see them each step."""
+    final = histories(24, seed)
+    generated = [[] for _ in final]
+    rows = [RULES.track(tokens) for tokens in generated]
+    generator = torch.Generator().manual_seed(seed)
+    for step in range(24):
+        if step == 12:
+            del generated[0][6:]  # vLLM discards tokens after a failed KV load
+        for tokens, complete in zip(generated, final):
+            tokens.append(complete[len(tokens)])
+        logits = torch.randn(len(generated), VOCABULARY, generator=generator) * 4
+        expected = torch.cat([transformers_reference(logits[[row]].clone(), [tokens]) for row, tokens in enumerate(generated)])
+        assert torch.equal(RULES.constrain(logits.clone(), rows), expected), f"step {step}"
 
 
 def test_first_token_is_an_early_timestamp():
-    logits = RULES.constrain(torch.zeros(1, VOCABULARY), [[]])
+    logits = RULES.constrain(torch.zeros(1, VOCABULARY), [RULES.track([])])
     allowed = torch.nonzero(torch.isfinite(logits[0])).flatten().tolist()
     assert allowed == list(range(RULES.timestamp_begin, RULES.timestamp_begin + 51))
 
@@ -56,7 +73,7 @@ def test_a_likely_timestamp_is_forced():
     logits = torch.zeros(1, VOCABULARY)
     logits[0, 100] = 3.0  # one text token, likelier than any single timestamp
     text_so_far = [RULES.timestamp_begin, 400, 401]
-    constrained = RULES.constrain(logits, [text_so_far])
+    constrained = RULES.constrain(logits, [RULES.track(text_so_far)])
     assert torch.isinf(constrained[0, 100]) and torch.isfinite(constrained[0, RULES.timestamp_begin + 5])
 
 

@@ -15,20 +15,23 @@ from vllm import SamplingParams
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
 from vllm.v1.sample.logits_processor.builtin import process_dict_updates
 
-from .timestamp_rules import OPT_IN, TimestampRules
+from .timestamp_rules import OPT_IN, GeneratedTokens, TimestampRules
 
 
 class WhisperTimestampRules(LogitsProcessor):
     def __init__(self, vllm_config, device: torch.device, is_pin_memory: bool):
         self._rules = TimestampRules.from_model_dir(Path(vllm_config.model_config.model))
         #: Batch row -> that request's generated tokens (vLLM's own list, which it keeps up to date).
-        self._generated: dict[int, list[int]] = {}
+        self._generated: dict[int, GeneratedTokens] = {}
 
     def is_argmax_invariant(self) -> bool:
         return False
 
     def update_state(self, batch_update: Optional[BatchUpdate]) -> None:
-        process_dict_updates(self._generated, batch_update, _generated_tokens_if_opted_in)
+        process_dict_updates(self._generated, batch_update, self._track_if_opted_in)
+
+    def _track_if_opted_in(self, params: SamplingParams, _prompt: Optional[list[int]], generated: list[int]):
+        return self._rules.track(generated) if params.extra_args and params.extra_args.get(OPT_IN) else None
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         if not self._generated:
@@ -37,7 +40,3 @@ class WhisperTimestampRules(LogitsProcessor):
         index = torch.tensor(rows, device=logits.device)
         logits[index] = self._rules.constrain(logits[index], [self._generated[row] for row in rows])
         return logits
-
-
-def _generated_tokens_if_opted_in(params: SamplingParams, _prompt: Optional[list[int]], generated: list[int]):
-    return generated if params.extra_args and params.extra_args.get(OPT_IN) else None
