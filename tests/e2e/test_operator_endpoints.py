@@ -120,20 +120,17 @@ def test_replicas_never_land_below_compute_capability_8_9(cluster, namespace):
     free A10G (8.6) or T4 (7.5)."""
     kubectl_apply(cluster, endpoint(namespace, autoscaling={"minReplicas": 3, "maxReplicas": 3}))
 
-    def two_running_one_refused() -> list[dict]:
-        """The third pod can exist before the scheduler has tried it: wait for its PodScheduled verdict too."""
+    def two_running_one_refused() -> tuple[list[dict], dict]:
+        """The pods, and the pending one's PodScheduled verdict: that pod can exist before the scheduler tried it."""
         pods = predictor_pods(cluster, namespace)
         phases = sorted(pod["status"].get("phase") for pod in pods)
         if phases != ["Pending", "Running", "Running"]:
             raise NotYet(f"pod phases {phases}")
         [pending] = [pod for pod in pods if pod["status"]["phase"] == "Pending"]
-        condition(pending, "PodScheduled")
-        return pods
+        return pods, condition(pending, "PodScheduled")
 
-    pods = eventually(two_running_one_refused, timeout=90)
+    pods, unschedulable = eventually(two_running_one_refused, timeout=90)
     assert {pod["spec"]["nodeName"] for pod in pods if pod["status"]["phase"] == "Running"} == ADMITTED_GPU_NODES
-    [pending] = [pod for pod in pods if pod["status"]["phase"] == "Pending"]
-    unschedulable = condition(pending, "PodScheduled")
     assert unschedulable["reason"] == "Unschedulable"
     assert "didn't match Pod's node affinity/selector" in unschedulable["message"]
     nodes = {node["metadata"]["name"] for node in get_json(cluster, "nodes")["items"]}

@@ -27,7 +27,7 @@ DETECT_LANGUAGE = vllm.SamplingParams(max_tokens=1)
 def vllm_config(tmp_path):
     (tmp_path / "generation_config.json").write_text(json.dumps(
         {"no_timestamps_token_id": 50363, "eos_token_id": 50257, "max_initial_timestamp_index": 50}))
-    return SimpleNamespace(model_config=SimpleNamespace(model=str(tmp_path)), speculative_config=None)
+    return SimpleNamespace(model_config=SimpleNamespace(model=str(tmp_path)))
 
 
 def update(processor, batch_size, added=(), removed=(), moved=()):
