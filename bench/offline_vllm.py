@@ -36,7 +36,7 @@ def main() -> None:
     runtime_args = contract.RuntimeArgs.from_namespace(args)
     items = load_workload(args.data)
     vocabulary = WhisperVocabulary.from_model_dir(args.model_dir)
-    decoder_prompt = vocabulary.decoder_prompt(vocabulary.resolve(DecodeOptions(language="en")), "en")
+    decoder_prompt = vocabulary.decoder_prompt(vocabulary.resolve(DecodeOptions(language="en")))
     windows_per_item = [[w for w in cut_windows(item.audio) if not is_silent(w.samples)] for item in items]
     prompts = [window_prompt(w.samples, decoder_prompt) for windows in windows_per_item for w in windows]
 

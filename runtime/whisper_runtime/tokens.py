@@ -32,7 +32,6 @@ class WhisperVocabulary:
         self._language_by_id = {
             tokenizer.convert_tokens_to_ids(f"<|{code}|>"): code for code in LANGUAGES
         }
-        self.language_token_ids = sorted(self._language_by_id)
 
     @classmethod
     def from_model_dir(cls, model_dir: Path) -> "WhisperVocabulary":
@@ -59,13 +58,24 @@ class WhisperVocabulary:
     def language_of(self, token_id: int) -> Optional[str]:
         return self._language_by_id.get(token_id)
 
-    def decoder_prompt(self, options: DecodeOptions, language: Optional[str]) -> str:
-        """The decoder's forced prefix, e.g. ``<|startoftranscript|><|en|><|transcribe|>`` (timestamps on)."""
+    def detects_language(self, options: DecodeOptions) -> bool:
+        """Whether a window decoded with ``options`` chooses its language as its first generated token."""
+        return self.multilingual and options.language is None
+
+    def task_token_id(self, task: str) -> int:
+        return self.tokenizer.convert_tokens_to_ids(f"<|{task}|>")
+
+    def decoder_prompt(self, options: DecodeOptions) -> str:
+        """The decoder's forced prefix, e.g. ``<|startoftranscript|><|en|><|transcribe|>`` (timestamps on).
+
+        A window that detects its language stops at ``<|startoftranscript|>``: the language and the task token
+        are then its first generated tokens (``engines.timestamp_rules`` constrains them).
+        """
         previous = f"<|startofprev|> {options.prompt.strip()}" if options.prompt else ""
-        language_token = f"<|{language}|>" if self.multilingual and language else ""
-        if not self.multilingual:
-            language_token = "<|en|>"
-        return f"{previous}<|startoftranscript|>{language_token}<|{options.task}|>"
+        if self.detects_language(options):
+            return f"{previous}<|startoftranscript|>"
+        language = options.language if self.multilingual else "en"
+        return f"{previous}<|startoftranscript|><|{language}|><|{options.task}|>"
 
     def parse(self, token_ids: Sequence[int], window_seconds: float) -> WindowResult:
         """Generated ids (with or without the forced prefix) -> text, segments, language."""

@@ -81,3 +81,53 @@ def test_reads_its_token_ids_from_the_model(tmp_path):
     (tmp_path / "generation_config.json").write_text(
         '{"no_timestamps_token_id": 50363, "eos_token_id": 50257, "max_initial_timestamp_index": 50}')
     assert TimestampRules.from_model_dir(tmp_path) == RULES
+
+
+DETECTING = TimestampRules(no_timestamps_id=50363, eos_id=50257, max_initial_timestamp_index=50,
+                           language_ids=(50259, 50260, 50261, 50262))
+TRANSCRIBE_TOKEN = 50359
+
+
+def allowed(logits_row: torch.Tensor) -> list[int]:
+    return torch.nonzero(torch.isfinite(logits_row)).flatten().tolist()
+
+
+def test_a_detecting_row_chooses_its_likeliest_language_first():
+    logits = torch.randn(1, VOCABULARY, generator=torch.Generator().manual_seed(3)) * 4
+    logits[0, 50261] = 30.0  # likeliest language, though an ordinary token is likelier still
+    logits[0, 1000] = 50.0
+    constrained = DETECTING.constrain(logits.clone(), [DETECTING.track([], TRANSCRIBE_TOKEN)])
+    assert allowed(constrained[0]) == [50261]
+
+
+def test_a_detecting_row_then_gets_its_task_token():
+    logits = torch.randn(1, VOCABULARY, generator=torch.Generator().manual_seed(4)) * 4
+    constrained = DETECTING.constrain(logits.clone(), [DETECTING.track([50260], TRANSCRIBE_TOKEN)])
+    assert allowed(constrained[0]) == [TRANSCRIBE_TOKEN]
+
+
+@pytest.mark.parametrize("length", [0, 1, 2, 5, 20])
+def test_after_its_prefix_a_detecting_row_follows_the_same_rules(length):
+    """Language and task chosen, the row is masked exactly like a row whose prompt named them."""
+    generated = histories(length, seed=length)
+    logits = torch.randn(len(generated), VOCABULARY, generator=torch.Generator().manual_seed(length)) * 4
+    given = DETECTING.constrain(logits.clone(), [DETECTING.track(tokens) for tokens in generated])
+    detected = DETECTING.constrain(logits.clone(), [DETECTING.track([50262, TRANSCRIBE_TOKEN] + tokens, TRANSCRIBE_TOKEN)
+                                                    for tokens in generated])
+    assert torch.equal(detected, given)
+
+
+def test_rows_in_and_past_their_prefix_share_one_batch():
+    logits = torch.randn(3, VOCABULARY, generator=torch.Generator().manual_seed(5)) * 4
+    rows = [DETECTING.track([], TRANSCRIBE_TOKEN), DETECTING.track([50259], TRANSCRIBE_TOKEN), DETECTING.track([])]
+    constrained = DETECTING.constrain(logits.clone(), rows)
+    assert allowed(constrained[0]) == [int(50259 + logits[0, 50259:50263].argmax())]
+    assert allowed(constrained[1]) == [TRANSCRIBE_TOKEN]
+    assert torch.equal(constrained[2], DETECTING.constrain(logits[2:].clone(), [DETECTING.track([])])[0])
+
+
+def test_reads_the_language_tokens_from_the_model(tmp_path):
+    (tmp_path / "generation_config.json").write_text(
+        '{"no_timestamps_token_id": 50363, "eos_token_id": 50257, "max_initial_timestamp_index": 50,'
+        ' "lang_to_id": {"<|fr|>": 50265, "<|en|>": 50259}}')
+    assert TimestampRules.from_model_dir(tmp_path).language_ids == (50259, 50265)

@@ -7,6 +7,11 @@ when the timestamps together are likelier than any text token, a timestamp comes
 last segment often closes early and the text after it is lost: on the benchmark's 12.7-minute recording,
 Transformers without these rules went from 4.9% to 21.6% WER (docs/benchmarks.md). vLLM applies none of them,
 so its engine feeds every window's logits through ``TimestampRules.constrain`` (torch only: no vLLM here).
+
+A window whose language is not given detects it in the same request: its decoder prompt ends at
+``<|startoftranscript|>``, its first generated token is chosen among the language tokens (greedily, as Whisper's own
+``detect_language`` does), the task token is forced next, and the timestamp rules apply from there on. The encoder
+runs once per window, where a separate detection request would run it twice and make the transcription wait.
 """
 
 from __future__ import annotations
@@ -20,8 +25,12 @@ import torch
 
 #: The ``SamplingParams.extra_args`` key a vLLM request sets to be decoded under the rules.
 OPT_IN = "whisper_timestamp_rules"
+#: The ``SamplingParams.extra_args`` key of a request that detects its language: the task token id forced after it.
+DETECT_LANGUAGE_THEN = "whisper_detect_language_then"
 #: Where vLLM's engine process loads the rules from (``module:class``; that module imports vLLM).
 VLLM_LOGITS_PROCESSOR = "whisper_runtime.engines.vllm_timestamp_rules:WhisperTimestampRules"
+#: A row's forced token in ``constrain``: none (it follows the timestamp rules), or its likeliest language.
+NOT_FORCED, CHOOSE_LANGUAGE = -1, -2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +39,8 @@ class TimestampRules:
     eos_id: int
     #: The first timestamp may be at most this many steps (0.02 s each) into the window.
     max_initial_timestamp_index: Optional[int] = 50
+    #: The language tokens a row that detects its language chooses its first token from.
+    language_ids: tuple[int, ...] = ()
 
     @property
     def timestamp_begin(self) -> int:
@@ -42,20 +53,25 @@ class TimestampRules:
             no_timestamps_id=config["no_timestamps_token_id"],
             eos_id=config["eos_token_id"],
             max_initial_timestamp_index=config.get("max_initial_timestamp_index"),
+            language_ids=tuple(sorted(config.get("lang_to_id", {}).values())),
         )
 
-    def track(self, tokens: list[int]) -> "GeneratedTokens":
-        """Follow one row's generated tokens (prompt excluded), a list the decoder keeps appending to."""
-        return GeneratedTokens(tokens, self.timestamp_begin)
+    def track(self, tokens: list[int], then_task_id: Optional[int] = None) -> "GeneratedTokens":
+        """Follow one row's generated tokens (prompt excluded), a list the decoder keeps appending to.
+
+        With ``then_task_id`` the row first chooses its language, then ``then_task_id`` is forced; the timestamp
+        rules apply to the tokens after those two.
+        """
+        return GeneratedTokens(tokens, self.timestamp_begin, then_task_id)
 
     def constrain(self, logits: torch.Tensor, rows: Sequence["GeneratedTokens"]) -> torch.Tensor:
         """Mask ``logits`` (rows x vocabulary, in place) given each row's generated tokens."""
         device = logits.device
         ids = torch.arange(logits.shape[1], device=device)
         is_timestamp = ids >= self.timestamp_begin
+        limits = [self._row_limits(row) for row in rows]
         # One host-to-device copy for every row's limits.
-        lowest_timestamp, no_timestamp, no_text, first = torch.tensor(
-            [self._row_limits(row) for row in rows], device=device).unbind(dim=1)
+        lowest_timestamp, no_timestamp, no_text, first, forced = torch.tensor(limits, device=device).unbind(dim=1)
         no_timestamp, no_text, first = no_timestamp.bool(), no_text.bool(), first.bool()
         banned = (
             (ids == self.no_timestamps_id)
@@ -66,17 +82,33 @@ class TimestampRules:
         )
         if self.max_initial_timestamp_index is not None:
             banned |= first[:, None] & (ids > self.timestamp_begin + self.max_initial_timestamp_index)
+        following_rules = forced == NOT_FORCED
+        if any(limit[-1] != NOT_FORCED for limit in limits):
+            banned = torch.where(following_rules[:, None], banned, ids != self._prefix_token(logits, forced)[:, None])
         logits.masked_fill_(banned, float("-inf"))
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         timestamp_wins = logprobs[:, self.timestamp_begin :].logsumexp(dim=-1) > logprobs[:, : self.timestamp_begin].max(dim=-1).values
-        logits.masked_fill_(timestamp_wins[:, None] & ~is_timestamp, float("-inf"))
+        logits.masked_fill_((timestamp_wins & following_rules)[:, None] & ~is_timestamp, float("-inf"))
         return logits
 
-    def _row_limits(self, row: "GeneratedTokens") -> tuple[int, bool, bool, bool]:
-        """(lowest allowed timestamp id, timestamps banned, text banned, first token) for one row."""
+    def _prefix_token(self, logits: torch.Tensor, forced: torch.Tensor) -> torch.Tensor:
+        """Each row's one allowed token while it is in its prefix: its likeliest language, or its forced task token."""
+        languages = torch.tensor(self.language_ids, device=logits.device)
+        likeliest_language = languages[logits[:, languages].argmax(dim=-1)]
+        return torch.where(forced == CHOOSE_LANGUAGE, likeliest_language, forced)
+
+    def _row_limits(self, row: "GeneratedTokens") -> tuple[int, bool, bool, bool, int]:
+        """(lowest allowed timestamp id, timestamps banned, text banned, first token, forced token) for one row.
+
+        The forced token is ``NOT_FORCED`` once the row follows the timestamp rules, ``CHOOSE_LANGUAGE`` or a token
+        id while it is still in its language-detection prefix.
+        """
         begin, tokens = self.timestamp_begin, row.tokens
-        last_was_timestamp = len(tokens) >= 1 and tokens[-1] >= begin
-        penultimate_was_timestamp = len(tokens) < 2 or tokens[-2] >= begin
+        generated = len(tokens) - row.rules_start
+        if generated < 0:
+            return begin, False, False, False, CHOOSE_LANGUAGE if generated == -2 else row.then_task_id
+        last_was_timestamp = generated >= 1 and tokens[-1] >= begin
+        penultimate_was_timestamp = generated < 2 or tokens[-2] >= begin
         last_timestamp = row.last_timestamp()
         if last_timestamp is None:
             lowest = begin
@@ -88,7 +120,8 @@ class TimestampRules:
             lowest,
             last_was_timestamp and penultimate_was_timestamp,
             last_was_timestamp and not penultimate_was_timestamp,
-            len(tokens) == 0,
+            generated == 0,
+            NOT_FORCED,
         )
 
 
@@ -100,20 +133,23 @@ class GeneratedTokens:
     rows on this project's CI machine, where rescanning cost 1.1 ms at 100 tokens a row and grows with the row.
     """
 
-    __slots__ = ("tokens", "_timestamp_begin", "_scanned", "_last_timestamp")
+    __slots__ = ("tokens", "then_task_id", "rules_start", "_timestamp_begin", "_scanned", "_last_timestamp")
 
-    def __init__(self, tokens: list[int], timestamp_begin: int):
+    def __init__(self, tokens: list[int], timestamp_begin: int, then_task_id: Optional[int] = None):
         self.tokens = tokens
+        self.then_task_id = then_task_id
+        #: Where the tokens the rules govern begin: after the detected language and the task token, if any.
+        self.rules_start = 0 if then_task_id is None else 2
         self._timestamp_begin = timestamp_begin
-        self._scanned = 0
+        self._scanned = self.rules_start
         self._last_timestamp: Optional[int] = None
 
     def last_timestamp(self) -> Optional[int]:
         tokens = self.tokens
         if len(tokens) < self._scanned:  # the decoder took tokens back (vLLM can, after a failed KV load)
-            self._scanned, self._last_timestamp = 0, None
+            self._scanned, self._last_timestamp = self.rules_start, None
         for index in range(self._scanned, len(tokens)):
             if tokens[index] >= self._timestamp_begin:
                 self._last_timestamp = tokens[index]
-        self._scanned = len(tokens)
+        self._scanned = max(self._scanned, len(tokens))
         return self._last_timestamp

@@ -10,15 +10,16 @@ vLLM is imported only when this engine starts (GPU machines).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 from ..contract import SAMPLE_RATE, RuntimeArgs
 from ..tokens import WhisperVocabulary
 from .base import DecodeOptions, WindowRequest, WindowResult
-from .timestamp_rules import OPT_IN, VLLM_LOGITS_PROCESSOR
+from .timestamp_rules import DETECT_LANGUAGE_THEN, OPT_IN, VLLM_LOGITS_PROCESSOR
 
 #: Whisper's decoder context, in tokens.
 MAX_MODEL_LEN = 448
@@ -82,14 +83,14 @@ class VllmEngine:
         self._engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**self._engine_args))
 
     async def transcribe(self, windows: Sequence[WindowRequest]) -> list[WindowResult]:
-        languages = await self._languages(windows)
-        prompts = [self.vocabulary.decoder_prompt(window.options, language) for window, language in zip(windows, languages)]
+        """One vLLM request per window; a window without a language detects it inside that same request."""
+        prompts = [self.vocabulary.decoder_prompt(window.options) for window in windows]
         engine_inputs = await self._render([window.audio for window in windows], prompts)
         token_ids = await asyncio.gather(*(
             self._generate(engine_input, self._sampling(window.options, engine_input))
             for window, engine_input in zip(windows, engine_inputs)
         ))
-        return [self._result(window, language, ids) for window, language, ids in zip(windows, languages, token_ids)]
+        return [self._result(window, ids) for window, ids in zip(windows, token_ids)]
 
     def healthy(self) -> bool:
         return self._engine is not None and not self._engine.errored
@@ -102,32 +103,9 @@ class VllmEngine:
             self._engine.shutdown()
             self._engine = None
 
-    def _result(self, window: WindowRequest, language: Optional[str], token_ids: list[int]) -> WindowResult:
+    def _result(self, window: WindowRequest, token_ids: list[int]) -> WindowResult:
         result = self.vocabulary.parse(token_ids, len(window.audio) / SAMPLE_RATE)
-        return WindowResult(result.text, result.segments, result.language or language, result.num_tokens)
-
-    async def _languages(self, windows: Sequence[WindowRequest]) -> list[Optional[str]]:
-        """Each window's language: the requested one, else detected (all undetermined windows together)."""
-        undetermined = [window.audio for window in windows if not window.options.language]
-        detected = iter(await self._detect_languages(undetermined) if undetermined else [])
-        return [window.options.language or next(detected) for window in windows]
-
-    async def _detect_languages(self, audios: list) -> list[Optional[str]]:
-        """One decoding step after <|startoftranscript|>, restricted to language tokens."""
-        if not self.multilingual:
-            return ["en"] * len(audios)
-        from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind
-
-        sampling = SamplingParams(
-            temperature=0.0,
-            max_tokens=1,
-            allowed_token_ids=self.vocabulary.language_token_ids,
-            output_kind=RequestOutputKind.FINAL_ONLY,
-        )
-        engine_inputs = await self._render(audios, ["<|startoftranscript|>"] * len(audios))
-        token_ids = await asyncio.gather(*(self._generate(engine_input, sampling) for engine_input in engine_inputs))
-        return [self.vocabulary.language_of(ids[0]) if ids else None for ids in token_ids]
+        return dataclasses.replace(result, language=result.language or window.options.language)
 
     async def _render(self, audios: Sequence, decoder_prompts: Sequence[str]) -> list:
         """vLLM engine inputs (features computed in the renderer's thread pool, off the event loop)."""
@@ -142,6 +120,9 @@ class VllmEngine:
 
         # The renderer has tokenized the decoder prompt already (start token included).
         prompt_tokens = len(engine_input["decoder_prompt"]["prompt_token_ids"])
+        rules: dict[str, Any] = {OPT_IN: True}
+        if self.vocabulary.detects_language(options):
+            rules[DETECT_LANGUAGE_THEN] = self.vocabulary.task_token_id(options.task)
         return SamplingParams(
             temperature=options.temperature,
             max_tokens=MAX_MODEL_LEN - prompt_tokens,
@@ -150,7 +131,7 @@ class VllmEngine:
             # every token through asyncio nor vLLM's incremental detokenization is needed.
             output_kind=RequestOutputKind.FINAL_ONLY,
             detokenize=False,
-            extra_args={OPT_IN: True},
+            extra_args=rules,
         )
 
     async def _generate(self, engine_input, sampling) -> list[int]:

@@ -1,8 +1,8 @@
 """Whisper's timestamp rules as a vLLM (v1) batch logits processor; imported only where vLLM runs.
 
 vLLM builds one instance per engine process and tells it which requests join, leave or move in the running
-batch. Only requests that ask for it (``SamplingParams.extra_args``) are constrained: the language-detection
-step, whose one token is a language, must not be.
+batch. Only requests that ask for it (``SamplingParams.extra_args``) are constrained; a request that also names
+the task token to force after its detected language (``DETECT_LANGUAGE_THEN``) first chooses its language.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from vllm import SamplingParams
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
 from vllm.v1.sample.logits_processor.builtin import process_dict_updates
 
-from .timestamp_rules import OPT_IN, GeneratedTokens, TimestampRules
+from .timestamp_rules import DETECT_LANGUAGE_THEN, OPT_IN, GeneratedTokens, TimestampRules
 
 
 class WhisperTimestampRules(LogitsProcessor):
@@ -31,7 +31,8 @@ class WhisperTimestampRules(LogitsProcessor):
         process_dict_updates(self._generated, batch_update, self._track_if_opted_in)
 
     def _track_if_opted_in(self, params: SamplingParams, _prompt: Optional[list[int]], generated: list[int]):
-        return self._rules.track(generated) if params.extra_args and params.extra_args.get(OPT_IN) else None
+        extra = params.extra_args or {}
+        return self._rules.track(generated, extra.get(DETECT_LANGUAGE_THEN)) if extra.get(OPT_IN) else None
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         if not self._generated:
