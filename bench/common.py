@@ -24,7 +24,7 @@ from whisper_devkit.wer import word_error_rate
 @dataclasses.dataclass(frozen=True)
 class Item:
     name: str
-    kind: str  # "long" or "clip"
+    kind: str  # "long", "concurrent" or "clip"
     text: str
     seconds: float
     audio: np.ndarray

@@ -5,6 +5,7 @@
 #   bench/gpu_suite.sh sweep     MODEL_DIR DATA_DIR   # vLLM engine: max_num_seqs x max_num_batched_tokens
 #   bench/gpu_suite.sh ablation  MODEL_DIR DATA_DIR   # no fp8 KV, no torch.compile, no CUDA graphs
 #   bench/gpu_suite.sh http      MODEL_DIR DATA_DIR   # whisper-runtime over HTTP: cold start (profiled), then warm
+#   bench/gpu_suite.sh peer      MODEL_DIR DATA_DIR   # our server against `vllm serve` (PEER_SERVERS="ours peer")
 #
 # Several phases in one call: PHASES="engines sweep" bench/gpu_suite.sh - MODEL_DIR DATA_DIR.
 # A step starts only while the call has time left for it (CALL_BUDGET seconds in all), so a call is never cut
@@ -79,6 +80,16 @@ run_phase() {  # phase, then runtime flags
         grep '^|' "$out/http-$start.log" || tail -n 5 "$out/http-$start.log"
       done
       kv_tokens server-cold
+      ;;
+    peer)  # same flags, client and audio for both servers (bench/peer_bench.py); WORKLOADS to choose
+      for server in ${PEER_SERVERS:-ours peer}; do
+        time_for 150 "peer-$server" || continue
+        timeout $(( budget - SECONDS )) python3 "$here/peer_bench.py" --server "$server" --model_dir "$model" \
+          --data "$data" --workloads "${WORKLOADS:-long,c8,c32,clips,clip1}" --log "$out/server-$server.log" \
+          --results "$results" "$@" > "$out/peer-$server.log" 2>&1
+        grep '^|' "$out/peer-$server.log" || tail -n 5 "$out/peer-$server.log"
+        kv_tokens "server-$server"
+      done
       ;;
     *) echo "unknown phase $phase" >&2; exit 2 ;;
   esac

@@ -43,19 +43,29 @@ def start_server(model_dir: Path, runtime_flags: list[str], log_path: Path) -> t
     return process, f"http://127.0.0.1:{http_port}"
 
 
-async def wait_ready(base_url: str, process: subprocess.Popen, timeout: float = 420.0) -> float:
+async def wait_ready(base_url: str, process: subprocess.Popen, timeout: float = 420.0,
+                     path: str = f"/v2/models/{MODEL_NAME}/ready") -> float:
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=5.0) as client:
         while time.perf_counter() - started < timeout:
             if process.poll() is not None:
                 raise RuntimeError(f"the server exited with {process.returncode} before it was ready")
             try:
-                if (await client.get(f"{base_url}/v2/models/{MODEL_NAME}/ready")).status_code == 200:
+                if (await client.get(f"{base_url}{path}")).status_code == 200:
                     return time.perf_counter() - started
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.5)
     raise TimeoutError(f"the server was not ready after {timeout:.0f} s")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group (vLLM's engine core included), SIGKILL after a minute."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def v2_body(encoded: bytes) -> dict:
@@ -159,11 +169,7 @@ async def run(args: argparse.Namespace, runtime_flags: list[str]) -> None:
                     latency_rows)
         append_jsonl(args.results, record)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_server(process)
 
 
 def main() -> None:

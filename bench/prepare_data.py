@@ -1,9 +1,10 @@
 """Build the benchmark workload: long-form recordings and many short clips, all with known text.
 
 Runs where espeak-ng, sox and the Debian corpora are available (not on the GPU machine); writes
-16 kHz FLAC and ``manifest.json`` into one folder that travels to the GPU machine.
+16 kHz FLAC and ``manifest.json`` into one folder that travels to the GPU machine. Kinds: ``long`` (one
+long-form recording), ``concurrent`` (distinct recordings of equal length, sent at once) and ``clip``.
 
-    python bench/prepare_data.py --out bench-data --long-minutes 12 --clips 120
+    python bench/prepare_data.py --out bench-data --long-minutes 46 --concurrent 8 --concurrent-minutes 9 --clips 64
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--long-minutes", type=float, default=12.0)
+    parser.add_argument("--concurrent", type=int, default=0, help="distinct recordings for concurrent requests")
+    parser.add_argument("--concurrent-minutes", type=float, default=9.0)
     parser.add_argument("--clips", type=int, default=120)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -38,6 +41,11 @@ def main() -> None:
     to_flac(long_recording.path, args.out / "long-0.flac")
     entries.append({"file": "long-0.flac", "kind": "long", "text": long_recording.text,
                     "seconds": long_recording.duration})
+    for index in range(args.concurrent):  # each starts at another prompt, so no two files are alike
+        recording = speech.long_form(args.concurrent_minutes, "en", first_clip=1 + 37 * index)
+        name = f"concurrent-{index}.flac"
+        to_flac(recording.path, args.out / name)
+        entries.append({"file": name, "kind": "concurrent", "text": recording.text, "seconds": recording.duration})
     pool = clip_pool()
     if len(pool) < args.clips:
         raise SystemExit(f"only {len(pool)} clips with known text are available, {args.clips} were asked for")

@@ -301,9 +301,12 @@ def join_clips(clips: Sequence[Utterance], out: Path, gap_seconds: float = 1.0) 
     return Utterance(out, " ".join(clip.text for clip in clips), clips[0].language, duration_seconds(out))
 
 
-def long_form(minutes: float = 20.0, language: str = "en") -> Utterance:
-    """A recording of at least ``minutes`` of asterisk prompts of ``language``, 1 s of silence between them."""
-    clips = asterisk_corpus(language)
-    name = f"long-{language}-{minutes:g}min"
+def long_form(minutes: float = 20.0, language: str = "en", first_clip: int = 0) -> Utterance:
+    """A recording of at least ``minutes`` of asterisk prompts of ``language``, 1 s of silence between them,
+    starting at prompt ``first_clip`` (recordings with different starts differ, for concurrent benchmarks)."""
+    corpus = asterisk_corpus(language)
+    start = first_clip % len(corpus)
+    clips = corpus[start:] + corpus[:start]
+    name = f"long-{language}-{minutes:g}min" + (f"-from-{start}" if start else "")
 
     return _corpus(name, lambda folder: [join_clips(_clips_for(minutes, clips, 1.0), folder / f"{name}.wav")])[0]

@@ -12,6 +12,10 @@ from typing import Optional, Sequence
 from . import contract
 
 
+#: Room in a gRPC message for what surrounds the audio: tensor names, shape, parameters.
+GRPC_ENVELOPE_BYTES = 1 << 20
+
+
 def build_parser() -> argparse.ArgumentParser:
     from kserve.model_server import parser as kserve_parser
 
@@ -36,7 +40,7 @@ def build_engine(args: contract.RuntimeArgs, model_dir: Path):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    from kserve import ModelServer
+    from kserve import ModelServer, model_server
     from kserve.model_server import app
 
     from .audio import AudioLimits
@@ -45,6 +49,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from .server.openai import OpenAIAudioRoutes
     from .server.upload_limit import UploadLimitMiddleware
     from .server.v2 import AudioDataPlane, WhisperModel
+    from .server.v2_rest import install_infer_route
     from .transcriber import RequestDefaults, Transcriber
 
     namespace = build_parser().parse_args(argv)
@@ -63,6 +68,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     app.add_middleware(RequestMetricsMiddleware)
     track_queue_depth(engine.queue_depth)
 
+    # KServe's gRPC server reads its message limit from the flags it parsed at import (8 MiB by default):
+    # gRPC takes the same uploads as the REST routes.
+    model_server.args.grpc_max_receive_message_length = limits.max_bytes + GRPC_ENVELOPE_BYTES
     server = ModelServer(
         http_port=namespace.http_port,
         grpc_port=namespace.grpc_port,
@@ -72,4 +80,5 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         enable_latency_logging=namespace.enable_latency_logging,
     )
     server.dataplane = AudioDataPlane(model_registry=server.registered_models)
+    install_infer_route(app, server.dataplane)
     server.start([model])

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.model
 def workload(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench-data")
     subprocess.run([sys.executable, str(BENCH / "prepare_data.py"), "--out", str(folder),
-                    "--long-minutes", "0.75", "--clips", "4"], check=True)
+                    "--long-minutes", "0.75", "--concurrent", "2", "--concurrent-minutes", "0.25", "--clips", "4"],
+                   check=True)
     return folder
 
 
@@ -28,10 +29,11 @@ def run_bench(script: str, *args: str) -> None:
     subprocess.run([sys.executable, str(BENCH / script), *args], check=True, cwd=BENCH, timeout=600)
 
 
-def test_workload_manifest_lists_long_form_and_clips(workload):
+def test_workload_manifest_lists_long_form_concurrent_files_and_clips(workload):
     items = json.loads((workload / "manifest.json").read_text())["items"]
-    assert [item["kind"] for item in items] == ["long"] + ["clip"] * 4
+    assert [item["kind"] for item in items] == ["long"] + ["concurrent"] * 2 + ["clip"] * 4
     assert items[0]["seconds"] >= 45 and all((workload / item["file"]).is_file() for item in items)
+    assert items[1]["text"] != items[2]["text"] and all(item["seconds"] >= 15 for item in items[1:3])
 
 
 def test_engine_bench_records_rtfx_and_wer(workload, tmp_path):
@@ -58,3 +60,29 @@ def test_http_bench_records_both_routes_and_latency(workload, tmp_path):
         assert set(record[route]["hypotheses"]) == {path.name for path in workload.glob("*.flac")}
     assert record["latency_c1"]["p50"] <= record["latency_c1"]["p95"]
     assert record["ready_seconds"] > 0
+
+
+def test_peer_bench_drives_every_route_of_our_server(workload, tmp_path):
+    results = tmp_path / "results.jsonl"
+    run_bench("peer_bench.py", "--server", "ours", "--model_dir", str(ensure_model("tiny.en")), "--data", str(workload),
+              "--workloads", "c8,clip1", "--repeats", "1", "--log", str(tmp_path / "server.log"),
+              "--results", str(results), "--engine", "transformers", "--dtype", "float32")
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    cells = {(r["route"], r["workload"], r["language"]) for r in records}
+    assert cells == {(route, workload_name, language) for route in ("OpenAI", "v2 JSON", "v2 binary", "v2 gRPC")
+                     for workload_name in ("c8", "clip1") for language in ("en", "detected")}
+    for record in records:
+        assert "error" not in record, record
+        assert record["rtfx"][0] > 0 and record["p50_s"] <= record["p95_s"] and record["wer"] < 40
+
+
+def test_peer_runs_with_the_engine_arguments_our_runtime_derives():
+    sys.path.insert(0, str(BENCH))
+    from peer_bench import peer_argv
+
+    argv = peer_argv(Path("/models/base"), 8000, ["--max_num_seqs=64", "--kv_cache_dtype=fp8"])
+    flags = dict(zip(argv[5::2], argv[6::2]))  # every flag here takes a value
+    assert argv[2:5] == ["vllm.entrypoints.cli.main", "serve", "/models/base"]
+    assert flags["--max-num-seqs"] == "64" and flags["--kv-cache-dtype"] == "fp8"
+    assert json.loads(flags["--compilation-config"]) == {"mode": 3}
+    assert "--logits-processors" not in argv and "--enforce-eager" not in argv

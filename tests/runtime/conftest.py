@@ -14,11 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from runtime_samples import http_client, openai_client_of
-
-#: Small limits so that the 413/400 cases are cheap to provoke.
-SERVER_MAX_UPLOAD_MB = 16
-SERVER_MAX_AUDIO_SECONDS = 400
+from runtime_samples import SERVER_MAX_AUDIO_SECONDS, SERVER_MAX_UPLOAD_MB, http_client, openai_client_of
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ from whisper_runtime.errors import AudioTooLong, EngineNotReady, InvalidAudio, I
 from whisper_runtime.server.errors import error_response, http_status
 from whisper_runtime.server.subtitles import to_srt, to_vtt
 from whisper_runtime.server.v2 import binary_infer_request, decode_parameters, encoded_file
+from whisper_runtime.server.v2_rest import json_infer_request
 from whisper_runtime.windowing import Segment
 
 
@@ -27,15 +28,45 @@ def test_parameters_are_typed_and_checked():
         decode_parameters({"temperature": "hot"})
 
 
-def test_bytes_tensor_from_json_is_base64_and_from_binary_is_raw():
-    as_json = InferInput("audio", [1], "BYTES", data=[base64.b64encode(b"RIFF1234").decode()])
-    assert encoded_file(as_json) == b"RIFF1234"
-    raw = InferInput("audio", [1], "BYTES", data=[b"\x80\x81raw"])
-    assert encoded_file(raw) == b"\x80\x81raw"
-    with pytest.raises(InvalidAudio):
-        encoded_file(InferInput("audio", [1], "BYTES", data=["not base64!"]))
+def _json_body(tensor: dict, **request) -> bytes:
+    return json.dumps({"inputs": [tensor], **request}).encode()
+
+
+def test_json_body_audio_is_base64_decoded_once_and_handed_on_without_a_copy():
+    audio = bytes(range(256)) * 10
+    body = _json_body({"name": "audio", "shape": [1], "datatype": "BYTES", "data": [base64.b64encode(audio).decode()]},
+                      id="r1", parameters={"language": "en"})
+    request = json_infer_request(body, "whisper")
+    tensor = request.get_input_by_name("audio")
+    assert encoded_file(tensor) == audio
+    assert encoded_file(tensor) is tensor.data[0]  # the decoder's bytes object itself reaches the audio decoder
+    assert (request.id, request.parameters) == ("r1", {"language": "en"})
+
+
+def test_json_body_variants_of_the_same_audio():
+    encoded = base64.b64encode(b"\xff\xfe/audio?" * 50).decode()
+    assert "/" in encoded
+    escaped = _json_body({"name": "audio", "shape": [1], "datatype": "BYTES", "data": ["@"]}).replace(
+        b'"@"', b'"' + encoded.replace("/", "\\/").encode() + b'"')
+    nested = _json_body({"name": "audio", "shape": [1, 1], "datatype": "BYTES", "data": [[encoded]]})
+    for body in (escaped, nested):
+        assert encoded_file(json_infer_request(body, "whisper").get_input_by_name("audio")) == b"\xff\xfe/audio?" * 50
+
+
+def test_json_body_errors():
+    with pytest.raises(InvalidAudio, match="base64"):
+        json_infer_request(_json_body({"name": "audio", "shape": [1], "datatype": "BYTES", "data": ["not base64!"]}), "w")
+    with pytest.raises(InvalidAudio, match="base64"):
+        json_infer_request(_json_body({"name": "audio", "shape": [1], "datatype": "BYTES", "data": [42]}), "w")
+    two = json_infer_request(_json_body({"name": "audio", "shape": [2], "datatype": "BYTES", "data": ["QQ==", "QQ=="]}), "w")
     with pytest.raises(InvalidRequest, match="exactly one"):
-        encoded_file(InferInput("audio", [2], "BYTES", data=["QQ==", "QQ=="]))
+        encoded_file(two.get_input_by_name("audio"))
+    with pytest.raises(InvalidRequest, match="not a valid v2 inference request"):
+        json_infer_request(b"{not json", "w")
+    with pytest.raises(InvalidRequest, match="not a valid v2 inference request"):
+        json_infer_request(b'{"inputs": [{"name": "audio"}]}', "w")
+    pcm = json_infer_request(_json_body({"name": "audio", "shape": [2], "datatype": "FP32", "data": [0.5, -0.5]}), "w")
+    np.testing.assert_array_equal(pcm.get_input_by_name("audio").as_numpy(), np.array([0.5, -0.5], np.float32))
 
 
 def test_binary_extension_body_keeps_non_utf8_bytes():

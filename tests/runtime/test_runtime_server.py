@@ -16,7 +16,7 @@ import openai
 import pytest
 import soundfile
 from kserve import InferenceGRPCClient, InferInput, InferRequest
-from runtime_samples import dropped_sentences, long_form_recording, sine, wav_bytes
+from runtime_samples import SERVER_MAX_UPLOAD_MB, dropped_sentences, long_form_recording, sine, wav_bytes
 from whisper_devkit import speech
 from whisper_devkit.wer import word_error_rate
 
@@ -190,6 +190,21 @@ def test_silence_gives_empty_text(http, openai_client):
 
 def _v2(audio_tensor: dict, **extra) -> dict:
     return {"inputs": [audio_tensor], **extra}
+
+
+async def test_v2_grpc_takes_uploads_over_grpcs_default_8_mib(runtime_server, jfk):
+    """KServe's gRPC server refuses messages over 8 MiB unless told otherwise; ours takes what REST takes."""
+    speech_then_silence = np.concatenate([soundfile.read(jfk.path, dtype="float32")[0], np.zeros(16000 * 290, np.float32)])
+    audio = wav_bytes(speech_then_silence)
+    assert 9 * 2**20 < len(audio) < SERVER_MAX_UPLOAD_MB * 2**20
+    client = InferenceGRPCClient(runtime_server.grpc_address, timeout=300, channel_args=[
+        ("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)])
+    tensor = InferInput("audio", [1], "BYTES")
+    tensor.set_data_from_numpy(np.array([audio], dtype=object), binary_data=True)
+    response = await client.infer(InferRequest(model_name="whisper", infer_inputs=[tensor], parameters={"language": "en"}))
+    text = response.outputs[0].as_numpy().reshape(-1)[0]
+    assert word_error_rate([jfk.text], [text.decode() if isinstance(text, bytes) else text]) <= JFK_WER_BOUND
+    await client.close()
 
 
 BAD_V2_BODIES = {

@@ -9,8 +9,6 @@ with the binary tensor data extension), or FP32 PCM at 16 kHz. Parameters: ``lan
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import uuid
 from typing import Any, Mapping, Optional
@@ -117,17 +115,14 @@ def tensor_values(tensor: InferInput) -> np.ndarray:
 
 
 def encoded_file(tensor: InferInput) -> bytes:
-    """The single element of a BYTES tensor: raw bytes as sent, or base64 text from JSON."""
+    """The single element of a BYTES tensor: the file's bytes (``v2_rest`` has decoded JSON's base64)."""
     elements = tensor_values(tensor).reshape(-1)
     if elements.size != 1:
         raise InvalidRequest(f"send exactly one audio file per request; the tensor holds {elements.size}", "audio")
     element = elements[0]
-    if isinstance(element, bytes):
-        return element
-    try:
-        return base64.b64decode(str(element), validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise InvalidAudio("BYTES data in JSON must be the base64-encoded audio file", param="audio") from error
+    if not isinstance(element, bytes):
+        raise InvalidAudio("BYTES data must be the audio file (base64-encoded in JSON)", param="audio")
+    return element
 
 
 def transcript_response(
@@ -146,23 +141,19 @@ def transcript_response(
 
 
 class AudioDataPlane(DataPlane):
-    """KServe's data plane, with readiness that waits for the warm-up and a binary-extension decoder
-    that keeps BYTES as bytes.
-
-    KServe 0.21 turns binary BYTES tensors back into UTF-8 strings (failing on any audio file) and
-    FP32 tensors into Python lists; this keeps both as the bytes that were sent.
-    """
+    """KServe's data plane, with readiness that waits for the warm-up. (REST infer bodies are parsed by
+    ``v2_rest``: KServe 0.21 turns binary BYTES tensors back into UTF-8 strings, failing on any audio file.)"""
 
     async def ready(self) -> bool:
         """Server readiness is model readiness: KServe's default answers True before the warm-up ends."""
         models = self.model_registry.get_models()
         return bool(models) and all([await self.model_registry.is_model_ready(name) for name in models])
 
-    def decode_inference_request(self, body, headers, model_name):
-        json_length = headers.get("inference-header-content-length")
-        if isinstance(body, bytes) and json_length is not None:
-            return binary_infer_request(body, _int(json_length, "Inference-Header-Content-Length"), model_name)
-        return super().decode_inference_request(body, headers, model_name)
+
+def header_length(headers: Mapping[str, str]) -> Optional[int]:
+    """The binary tensor data extension's JSON header length, or None for a plain JSON body."""
+    value = headers.get("inference-header-content-length")
+    return None if value is None else _int(value, "Inference-Header-Content-Length")
 
 
 def binary_infer_request(body: bytes, json_length: int, model_name: str) -> InferRequest:
