@@ -65,7 +65,8 @@ class EndpointPolicy(_Model):
         """What the spec asks for beyond the allow-lists, one message per field (empty when allowed)."""
         problems = []
         if spec.runtime_image is not None and not _matches(spec.runtime_image, self.runtime_images):
-            problems.append(f'spec.runtimeImage "{spec.runtime_image}" {_WHO} (allowed: {_listed(self.runtime_images)})')
+            allowed = _listed(self.runtime_images)
+            problems.append(f'spec.runtimeImage "{spec.runtime_image}" {_WHO} (allowed: {allowed})')
         refused = [t for t in spec.tolerations if not any(pattern.admits(t) for pattern in self.tolerations)]
         if refused:
             patterns = [pattern.model_dump(exclude_none=True) for pattern in self.tolerations]

@@ -295,8 +295,8 @@ def apply_all(cluster, manifests: list[dict]) -> None:
 def test_20_operator_kills_at_random_points_of_reconcile_leave_20_ready_endpoints_without_orphans_or_duplicates(
         cluster, namespace, operator, gpu_pool):
     """SIGKILL the operator 20 times, each right after a random number of its reconciles (or during start-up),
-    while 20 endpoints are created, changed and resumed and 2 more are deleted; then every endpoint is Ready with exactly one InferenceService, Deployment
-    and pod of its latest spec, and nothing is left of the deleted ones."""
+    while 20 endpoints are created, changed and resumed and 2 more are deleted; then every endpoint is Ready with
+    exactly one InferenceService, Deployment and pod of its latest spec, and nothing is left of the deleted ones."""
     shuffle = random.Random(20261204)
     names = [f"endpoint-{index:02d}" for index in range(ENDPOINTS)]
     doomed = {5: "doomed-a", 12: "doomed-b"}  # deleted in these rounds
