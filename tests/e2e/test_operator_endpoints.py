@@ -279,8 +279,9 @@ POOL_NODE = "gpu-h100-pool"
 
 @pytest.fixture
 def gpu_pool(cluster):
-    """One more simulated H100 node with a GPU for each endpoint, so that all of them can become Ready."""
-    node = gpu_node("h100", count=ENDPOINTS)
+    """One more simulated H100 node with two GPUs for each endpoint: all of them can become Ready, also while a
+    rolling update surges a second pod."""
+    node = gpu_node("h100", count=2 * ENDPOINTS)
     node["metadata"]["name"] = node["metadata"]["labels"]["kubernetes.io/hostname"] = POOL_NODE
     cluster.kubectl("create", "-f", "-", input=json.dumps(node))
     cluster.kubectl("wait", "--for=condition=Ready", "--timeout=30s", f"node/{POOL_NODE}")
@@ -351,7 +352,7 @@ def kill_after_handlers(operator, handlers: int, shuffle: random.Random) -> int:
     else:
         deadline = time.monotonic() + 30
         while len(SUCCEEDED.findall(operator.log_since_start())) < handlers and time.monotonic() < deadline:
-            time.sleep(0.01)
+            time.sleep(0.05)
     operator.kill()
     return len(SUCCEEDED.findall(operator.log_since_start()))
 
