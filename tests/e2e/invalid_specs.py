@@ -75,7 +75,7 @@ SCHEMA = [
      "spec.runtimeImage: Invalid value: \"\": spec.runtimeImage in body should be at least 1 chars long"),
     ("env-name", {"spec": {"env": [{"name": "1BAD", "value": "x"}]}}, 'spec.env[0].name: Invalid value: "1BAD"'),
     ("env-duplicate", {"spec": {"env": [{"name": "VLLM_A", "value": "1"}, {"name": "VLLM_A", "value": "2"}]}},
-     'spec.env[1]: Duplicate value: map[string]interface {}{"name":"VLLM_A"}'),
+     'spec.env[1]: Duplicate value: {"name":"VLLM_A"}'),
     ("unknown-field", {"spec": {"replicas": 3}}, 'unknown field "spec.replicas"'),
 ]
 CEL = [
