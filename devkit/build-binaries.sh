@@ -2,15 +2,13 @@
 # Builds the local control plane (kubectl, helm, etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok,
 # KServe's controller manager) with `go build` from official Go modules fetched through the Go module proxy, and
 # copies the manifests the cluster installs from those modules. Pins: devkit/go/versions.env.
-# Output: $(python -m whisper_devkit.binaries dir); a binary already there is not built again.
+# Output: $(python -m whisper_devkit.binaries dir). Next to each binary, <binary>.recipe records how it was built
+# (module, package, version, linker flags): a binary is built again when its recipe changed, else kept.
 # Each build's seconds are appended to build-seconds.txt in that folder.
+# Sourcing the script defines its functions without building anything (tests/devkit/test_build_binaries.py).
 set -euo pipefail
-devkit=$(cd "$(dirname "$0")" && pwd)
+devkit=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$devkit/go/versions.env"
-bin=$(PYTHONPATH="$devkit" python3 -m whisper_devkit.binaries dir)
-work="$bin/../../go-modules/$(basename "$bin")"
-mkdir -p "$bin" "$work"
-export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
 module_download() {  # module@version field (Dir or GoMod)
   (cd "$work" && go mod download -json "$1" | sed -n "s/.*\"$2\": \"\(.*\)\",*/\1/p")
@@ -51,12 +49,16 @@ init_module() {  # name [pin-k8s-libraries | like-upstream module@version]
 }
 
 build() {  # binary module-dir package version [version-ldflags]
-  local name=$1 dir=$2 package=$3 version=$4 version_flags=${5:-} started
-  if [ -x "$bin/$name" ]; then echo "cached  $bin/$name"; return; fi
+  local name=$1 dir=$2 package=$3 version=$4 ldflags="-s -w ${5:-}" started recipe
+  recipe="$dir $package@$version -ldflags=$ldflags"
+  if [ -x "$bin/$name" ] && [ "$(cat "$bin/$name.recipe" 2>/dev/null)" = "$recipe" ]; then
+    echo "cached  $bin/$name"; return
+  fi
   started=$(date +%s)
   (cd "$work/$dir" && go get "$package@$version" &&
-   go build -trimpath -ldflags="-s -w $version_flags" -o "$bin/$name.partial" "$package")
+   go build -trimpath -ldflags="$ldflags" -o "$bin/$name.partial" "$package")
   mv "$bin/$name.partial" "$bin/$name"
+  echo "$recipe" > "$bin/$name.recipe"
   echo "$name $(( $(date +%s) - started ))" >> "$bin/build-seconds.txt"
   echo "built   $bin/$name in $(( $(date +%s) - started )) s"
 }
@@ -88,28 +90,42 @@ copy_kserve_manifests() {
   chmod -R u+w "$bin/kserve.partial" && mv "$bin/kserve.partial" "$bin/kserve"
 }
 
-# Stamp the release into the binaries as Kubernetes' and Helm's own builds do (helm's kubeVersion checks read it).
+# Stamp the release into the binaries as Kubernetes' and Helm's own builds do.
 kubernetes_minor=${KUBERNETES_VERSION#v1.}
+kubernetes_minor=${kubernetes_minor%%.*}
 k8s_version_flags=""
 for version_package in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   k8s_version_flags+=" -X $version_package.gitVersion=$KUBERNETES_VERSION -X $version_package.gitMajor=1"
-  k8s_version_flags+=" -X $version_package.gitMinor=${kubernetes_minor%%.*} -X $version_package.gitTreeState=clean"
+  k8s_version_flags+=" -X $version_package.gitMinor=$kubernetes_minor -X $version_package.gitTreeState=clean"
 done
+# helm's Makefile sets the Kubernetes version `helm template` and `helm lint` assume (without it: v1.20, and a
+# chart's `kubeVersion: >=1.30` fails) to its client-go's: 1.<minor of client-go v0.<minor>>, here pinned to ours.
 helm_version_flags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+for version_package in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+  helm_version_flags+=" -X $version_package.k8sVersionMajor=1 -X $version_package.k8sVersionMinor=$kubernetes_minor"
+done
 
-init_module kubernetes pin-k8s-libraries
-init_module helm pin-k8s-libraries
-init_module etcd
-init_module kwok
-init_module kserve like-upstream "github.com/kserve/kserve@$KSERVE_GO_MODULE_VERSION"
-# kubectl and helm first: other work needs them before the cluster.
-build kubectl                 kubernetes k8s.io/kubernetes/cmd/kubectl                 "$KUBERNETES_VERSION" "$k8s_version_flags"
-build helm                    helm       helm.sh/helm/v3/cmd/helm                      "$HELM_VERSION" "$helm_version_flags"
-build etcd                    etcd       go.etcd.io/etcd/server/v3                     "$ETCD_VERSION"
-build kube-apiserver          kubernetes k8s.io/kubernetes/cmd/kube-apiserver          "$KUBERNETES_VERSION" "$k8s_version_flags"
-build kube-controller-manager kubernetes k8s.io/kubernetes/cmd/kube-controller-manager "$KUBERNETES_VERSION" "$k8s_version_flags"
-build kube-scheduler          kubernetes k8s.io/kubernetes/cmd/kube-scheduler          "$KUBERNETES_VERSION" "$k8s_version_flags"
-build kwok                    kwok       sigs.k8s.io/kwok/cmd/kwok                     "$KWOK_VERSION"
-write_kwok_stages
-build kserve-controller-manager kserve github.com/kserve/kserve/cmd/manager "$KSERVE_GO_MODULE_VERSION"
-copy_kserve_manifests
+main() {
+  bin=$(PYTHONPATH="$devkit" python3 -m whisper_devkit.binaries dir)
+  work="$bin/../../go-modules/$(basename "$bin")"
+  mkdir -p "$bin" "$work"
+  export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+  init_module kubernetes pin-k8s-libraries
+  init_module helm pin-k8s-libraries
+  init_module etcd
+  init_module kwok
+  init_module kserve like-upstream "github.com/kserve/kserve@$KSERVE_GO_MODULE_VERSION"
+  # kubectl and helm first: other work needs them before the cluster.
+  build kubectl                 kubernetes k8s.io/kubernetes/cmd/kubectl                 "$KUBERNETES_VERSION" "$k8s_version_flags"
+  build helm                    helm       helm.sh/helm/v3/cmd/helm                      "$HELM_VERSION" "$helm_version_flags"
+  build etcd                    etcd       go.etcd.io/etcd/server/v3                     "$ETCD_VERSION"
+  build kube-apiserver          kubernetes k8s.io/kubernetes/cmd/kube-apiserver          "$KUBERNETES_VERSION" "$k8s_version_flags"
+  build kube-controller-manager kubernetes k8s.io/kubernetes/cmd/kube-controller-manager "$KUBERNETES_VERSION" "$k8s_version_flags"
+  build kube-scheduler          kubernetes k8s.io/kubernetes/cmd/kube-scheduler          "$KUBERNETES_VERSION" "$k8s_version_flags"
+  build kwok                    kwok       sigs.k8s.io/kwok/cmd/kwok                     "$KWOK_VERSION"
+  write_kwok_stages
+  build kserve-controller-manager kserve github.com/kserve/kserve/cmd/manager "$KSERVE_GO_MODULE_VERSION"
+  copy_kserve_manifests
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main; fi

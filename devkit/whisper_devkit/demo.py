@@ -37,7 +37,7 @@ EXAMPLE = REPO_ROOT / "examples" / "whisper-endpoint.yaml"
 RELEASE = "whisper"
 OPERATOR_NAMESPACE = "whisper-system"
 #: The chart names its objects "whisper-operator" for release "whisper" (see its _helpers.tpl).
-OPERATOR_SERVICE_ACCOUNT = "whisper-operator"
+OPERATOR_SERVICE_ACCOUNT = OPERATOR_DEPLOYMENT = "whisper-operator"
 DEMO_NAMESPACE = "speech"
 ENDPOINT = "whisper"
 DEMO_MODEL = "tiny.en"
@@ -71,13 +71,21 @@ def install_chart(cluster: LocalCluster, *helm_args: str) -> None:
                  *helm_args)
 
 
+def chart_operator_env(cluster: LocalCluster) -> dict[str, str]:
+    """The literal env values the chart gives the operator container (WHISPER_RUNTIME_NAME, the endpoint policy)."""
+    deployment = json.loads(cluster.kubectl("get", "deployment", OPERATOR_DEPLOYMENT, "-n", OPERATOR_NAMESPACE,
+                                            "-o", "json").stdout)
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return {variable["name"]: variable["value"] for variable in container.get("env", []) if "value" in variable}
+
+
 def uninstall_chart(cluster: LocalCluster) -> None:
     cluster.helm("uninstall", RELEASE, "--namespace", OPERATOR_NAMESPACE, "--wait", "--timeout=120s")
 
 
 class OperatorProcess:
     """``whisper-operator run --all-namespaces`` on this machine as the chart's ServiceAccount (so every call is
-    checked against the chart's RBAC); killable and restartable.
+    checked against the chart's RBAC) and with the env the chart gives its container; killable and restartable.
 
     It takes part in kopf peering through the chart's ClusterKopfPeering like a chart replica would. The chart's
     own operator pod never competes with it: kwok marks that pod Running but runs no process in it, so it never
@@ -88,8 +96,8 @@ class OperatorProcess:
 
     def __init__(self, cluster: LocalCluster, log_path: Path, resync_seconds: float = 10.0):
         kubeconfig = cluster.kubeconfig_for_service_account(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT)
-        self.env = {**os.environ, "KUBECONFIG": str(kubeconfig), "POD_NAME": self.POD_NAME,
-                    "WHISPER_RESYNC_SECONDS": str(resync_seconds)}
+        self.env = {**os.environ, **chart_operator_env(cluster), "KUBECONFIG": str(kubeconfig),
+                    "POD_NAME": self.POD_NAME, "WHISPER_RESYNC_SECONDS": str(resync_seconds)}
         self.log_path = log_path
         self.starts = 0
         self._process: subprocess.Popen | None = None
@@ -116,6 +124,10 @@ class OperatorProcess:
     def assert_alive(self) -> None:
         returncode = self._process.poll() if self._process else "never started"
         assert returncode is None, f"the operator exited ({returncode}):\n{self.log_tail()}"
+
+    def log_since_start(self) -> str:
+        """What the current (or last) run has logged so far."""
+        return self.log_path.read_text().rsplit(f"===== start #{self.starts} =====", 1)[-1]
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text().splitlines()[-lines:])

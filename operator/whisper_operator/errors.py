@@ -25,3 +25,9 @@ class ClusterUnavailable(ReconcileError):
     """A transient API failure (timeouts, 5xx, 429, conflicts): retried with backoff."""
 
     reason = "ClusterUnavailable"
+
+
+class NotAllowed(InvalidSpec):
+    """The spec asks for an image, toleration or env the cluster's endpoint policy does not allow."""
+
+    reason = "NotAllowedByPolicy"

@@ -70,7 +70,8 @@ def _converge(endpoint: Endpoint, cluster: Cluster, config: OperatorConfig) -> t
 def reconcile(body: Mapping[str, Any], cluster: Cluster, config: OperatorConfig, now: str) -> Outcome:
     """Bring one WhisperEndpoint's InferenceService in line and compute its status.
 
-    InvalidSpec and ApplyRejected become a Degraded status (nothing is applied for an invalid spec);
+    InvalidSpec (NotAllowed by the endpoint policy among them) and ApplyRejected become a Degraded status
+    (nothing is applied for an invalid or refused spec);
     ClusterUnavailable propagates so that the caller retries later.
     """
     previous = body.get("status") or {}
@@ -78,6 +79,8 @@ def reconcile(body: Mapping[str, Any], cluster: Cluster, config: OperatorConfig,
     report = dict(observed_generation=generation, previous=previous, now=now)
     try:
         endpoint = Endpoint.from_body(body)
+        if config.policy is not None:
+            config.policy.enforce(endpoint.spec)
         live, events = _converge(endpoint, cluster, config)
     except (InvalidSpec, ApplyRejected) as problem:
         status = render_status(None, problem=problem, **report)

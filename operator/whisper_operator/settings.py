@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Mapping
+from typing import Mapping, Optional
+
+from .policy import POLICY_ENV, EndpointPolicy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,6 +15,8 @@ class OperatorConfig:
     runtime_name: str = "whisper-vllm"
     #: Seconds between level-triggered resyncs (status refresh and drift repair).
     resync_seconds: float = 60.0
+    #: The cluster admin's allow-lists; None lets an endpoint ask for any image, toleration and env.
+    policy: Optional[EndpointPolicy] = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "OperatorConfig":
@@ -20,4 +24,5 @@ class OperatorConfig:
         return cls(
             runtime_name=environ.get("WHISPER_RUNTIME_NAME", defaults.runtime_name),
             resync_seconds=float(environ.get("WHISPER_RESYNC_SECONDS", defaults.resync_seconds)),
+            policy=EndpointPolicy.from_json(environ[POLICY_ENV]) if environ.get(POLICY_ENV) else None,
         )

@@ -5,9 +5,10 @@ import pytest
 from chart_render import NAMESPACE, NON_DEFAULT, one, select
 from k8s_types import MODELS, type_problems
 from pod_security import restricted_violations
+from whisper_operator.policy import EndpointPolicy
 
 CLUSTER_SCOPED = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ClusterServingRuntime",
-                  "ClusterKopfPeering"}
+                  "ClusterKopfPeering", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 #: Kinds with no class in the Kubernetes or KServe Python clients to check them against.
 UNTYPED_KINDS = {"ServiceMonitor", "ClusterKopfPeering", "KopfPeering"}
 
@@ -152,3 +153,30 @@ def test_service_monitor_scrapes_the_runtime_services(custom_release):
 def test_service_monitor_watches_every_namespace_by_default(render):
     monitor = one(render({"serviceMonitor": {"enabled": True}}), "ServiceMonitor")
     assert monitor["spec"]["namespaceSelector"] == {"any": True}
+
+
+def test_endpoint_policy_is_off_by_default(default_release):
+    assert select(default_release, "ValidatingAdmissionPolicy") == []
+    (container,) = operator_pod(default_release)["containers"]
+    assert "WHISPER_ENDPOINT_POLICY" not in {variable["name"] for variable in container["env"]}
+
+
+def test_endpoint_policy_reaches_the_operator_and_the_api_server(custom_release):
+    (container,) = operator_pod(custom_release)["containers"]
+    [text] = [variable["value"] for variable in container["env"] if variable["name"] == "WHISPER_ENDPOINT_POLICY"]
+    policy = EndpointPolicy.from_json(text)
+    wanted = NON_DEFAULT["endpointPolicy"]
+    assert list(policy.runtime_images) == wanted["runtimeImages"] and list(policy.env_names) == wanted["envNames"]
+    assert [pattern.model_dump(exclude_none=True) for pattern in policy.tolerations] == wanted["tolerations"]
+    admission = one(custom_release, "ValidatingAdmissionPolicy")
+    binding = one(custom_release, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"] == {"policyName": admission["metadata"]["name"], "validationActions": ["Deny"]}
+    assert admission["spec"]["matchConstraints"]["resourceRules"][0]["resources"] == ["whisperendpoints"]
+
+
+def test_endpoint_policy_can_leave_admission_to_the_operator(render):
+    release = render({"endpointPolicy": {"enabled": True, "admission": False}})
+    assert select(release, "ValidatingAdmissionPolicy") == []
+    (container,) = operator_pod(release)["containers"]
+    assert {"name": "WHISPER_ENDPOINT_POLICY", "value": '{"envNames":[],"runtimeImages":[],"tolerations":[]}'} \
+        in container["env"]

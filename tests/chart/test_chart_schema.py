@@ -21,6 +21,9 @@ WRONG_VALUES = {
     "runtime arg without dashes": ({"runtime": {"args": ["kv_cache_dtype=fp8"]}}, "args"),
     "runtime image repository empty": ({"runtime": {"image": {"repository": ""}}}, "repository"),
     "unknown top-level key": ({"replicas": 2}, "replicas"),
+    "policy image as a map": ({"endpointPolicy": {"runtimeImages": [{"name": "x"}]}}, "runtimeImages"),
+    "policy toleration field": ({"endpointPolicy": {"tolerations": [{"key": "x", "seconds": 1}]}}, "tolerations"),
+    "policy env name with a space": ({"endpointPolicy": {"envNames": ["A B"]}}, "envNames"),
 }
 
 

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from whisper_devkit.cluster import LocalCluster
 from whisper_devkit.demo import (CHART, EXAMPLE, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, RELEASE,  # noqa: F401
-                                 OperatorProcess, install_chart, uninstall_chart)
+                                 OperatorProcess, chart_operator_env, install_chart, uninstall_chart)
 
 RUNTIME_NAME = "whisper-vllm"
 ISVC = "inferenceservices.serving.kserve.io"

@@ -6,20 +6,26 @@ works in its own namespace.
 
 from __future__ import annotations
 
+import collections
 import copy
 import json
 import random
+import re
 import time
+import uuid
 
 import pytest
 import yaml
 
+from invalid_specs import CEL, ENDPOINT_POLICY, POLICY, POLICY_DENIED, SCHEMA
 from operator_harness import (ADMITTED_GPU_NODES, EXAMPLE, ISVC, REFUSED_GPU_NODES, WEP, NotYet, OperatorProcess,
-                              condition, eventually, get_json, get_or_none, install_chart, uninstall_chart)
+                              chart_operator_env, condition, eventually, get_json, get_or_none, install_chart,
+                              uninstall_chart)
+from whisper_devkit.kwok_nodes import gpu_node
 from whisper_operator.render import render_inference_service
 from whisper_operator.resources import SPEC_HASH_ANNOTATION
 from whisper_operator.settings import OperatorConfig
-from whisper_operator.spec import Endpoint
+from whisper_operator.spec import Endpoint, parse_spec
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +35,8 @@ NAME = EXAMPLE_ENDPOINT["metadata"]["name"]
 
 @pytest.fixture(scope="module")
 def operator(cluster, tmp_path_factory):
-    install_chart(cluster)
+    """The chart with an endpoint policy (admission policy + the operator's env), and the operator as it configures."""
+    install_chart(cluster, "--set-json", f"endpointPolicy={json.dumps(ENDPOINT_POLICY)}")
     process = OperatorProcess(cluster, tmp_path_factory.mktemp("operator") / "operator.log")
     process.start()
     yield process
@@ -72,6 +79,11 @@ def assert_converged(cluster, namespace: str, name: str) -> dict:
     isvc = get_or_none(cluster, ISVC, name, "-n", namespace)
     if isvc is None:
         raise NotYet(f"no InferenceService {namespace}/{name} yet")
+    return assert_owned_and_current(live_endpoint, isvc)
+
+
+def assert_owned_and_current(live_endpoint: dict, isvc: dict) -> dict:
+    name = live_endpoint["metadata"]["name"]
     desired = render_inference_service(Endpoint.from_body(live_endpoint), OperatorConfig())
     assert isvc["metadata"]["annotations"][SPEC_HASH_ANNOTATION] == \
         desired["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
@@ -170,49 +182,180 @@ def test_delete_collects_inference_service_deployment_and_pods(cluster, namespac
     assert leftovers.stdout.strip() == ""
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ({"resources": {"minComputeCapability": "8.6"}},
-     "fp8 KV cache needs minComputeCapability >= 8.9 (Ada Lovelace or newer)"),
-    ({"model": {"preset": "large-v3-turbo", "storageUri": "hf://openai/whisper-tiny"}},
-     "model: set exactly one of preset or storageUri"),
-    ({"autoscaling": {"minReplicas": 3, "maxReplicas": 2}},
-     "autoscaling.minReplicas must not exceed autoscaling.maxReplicas"),
-    ({"resources": {"minComputeCapability": "8,9"}},
-     "spec.resources.minComputeCapability: Invalid value: \"8,9\": spec.resources.minComputeCapability in body "
-     "should match"),
-], ids=["fp8-below-8.9", "preset-and-storage-uri", "min-above-max-replicas", "bad-compute-capability"])
-def test_invalid_spec_is_refused_by_kubectl_and_creates_nothing(cluster, namespace, spec, message):
-    refused = kubectl_apply(cluster, endpoint(namespace, **spec), check=False)
+@pytest.fixture(scope="module")
+def refusal_namespace(cluster, operator):
+    """One namespace for every refused apply: nothing may ever appear in it."""
+    name = f"e2e-refused-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false")
 
+
+def changed_endpoint(namespace: str, change: dict) -> dict:
+    """The example endpoint with a case of invalid_specs.py applied (a None spec field is removed)."""
+    manifest = endpoint(namespace, change.get("name", NAME))
+    for field, value in change.get("spec", {}).items():
+        if value is None:
+            del manifest["spec"][field]
+        else:
+            manifest["spec"][field] = value
+    return manifest
+
+
+def assert_refused_and_nothing_created(cluster, namespace: str, manifest: dict, message: str) -> None:
+    refused = kubectl_apply(cluster, manifest, check=False)
     assert refused.returncode != 0
-    assert "is invalid" in refused.stderr and message in refused.stderr, refused.stderr
+    assert message in refused.stderr, refused.stderr
     assert cluster.kubectl("get", f"{WEP},{ISVC}", "-n", namespace, "-o", "name").stdout.strip() == ""
 
 
-def test_operator_killed_mid_reconcile_converges_without_duplicates_or_orphans(cluster, namespace, operator):
-    """SIGKILL the operator at random moments while endpoints are created, changed and deleted."""
-    shuffle = random.Random(20240601)
-    names = ["alpha", "beta", "gone"]
+def test_the_api_server_refuses_at_least_30_distinct_invalid_specs():
+    """The figure docs/operator.md quotes: every case below is refused by the API server, with its message."""
+    cases = [case[0] for case in SCHEMA + CEL + POLICY]
+    assert len(set(cases)) == len(cases) == 46
+
+
+@pytest.mark.parametrize(("change", "message"), [pytest.param(change, message, id=case)
+                                                 for case, change, message in SCHEMA + CEL])
+def test_invalid_spec_is_refused_by_the_api_server_and_creates_nothing(cluster, refusal_namespace, change, message):
+    assert_refused_and_nothing_created(cluster, refusal_namespace, changed_endpoint(refusal_namespace, change),
+                                       message)
+
+
+@pytest.fixture(scope="module")
+def operator_policy(cluster, operator):
+    """The endpoint policy exactly as the operator reads it from the chart's env."""
+    return OperatorConfig.from_env(chart_operator_env(cluster)).policy
+
+
+@pytest.mark.parametrize("change", [pytest.param(change, id=case) for case, change in POLICY])
+def test_endpoint_policy_refuses_at_admission_with_the_operators_message(cluster, refusal_namespace,
+                                                                         operator_policy, change):
+    manifest = changed_endpoint(refusal_namespace, change)
+    [operator_says] = operator_policy.violations(parse_spec(manifest["spec"]))
+    assert_refused_and_nothing_created(cluster, refusal_namespace, manifest, POLICY_DENIED + operator_says)
+
+
+POLICY_BINDING = "validatingadmissionpolicybinding/whisper-operator-endpoint-policy"
+
+
+def test_endpoint_that_predates_the_admission_policy_is_refused_by_the_operator(cluster, namespace, operator_policy):
+    """An endpoint created while the policy was not bound yet: the operator deploys nothing and says why; its own
+    writes to the endpoint (status, annotations) still pass the admission policy, which checks only spec changes."""
+    binding = get_json(cluster, POLICY_BINDING)
+    cluster.kubectl("delete", POLICY_BINDING)
+    forbidden = endpoint(namespace, runtimeImage="docker.io/attacker/miner:latest")
+    try:
+        eventually(lambda: assert_applied(kubectl_apply(cluster, forbidden, check=False)), timeout=30)
+    finally:
+        metadata = {key: binding["metadata"][key] for key in ("name", "labels", "annotations")}
+        cluster.apply({"apiVersion": binding["apiVersion"], "kind": binding["kind"], "metadata": metadata,
+                       "spec": binding["spec"]})
+
+    def refused() -> dict:
+        found = condition(get_json(cluster, WEP, NAME, "-n", namespace), "Ready")
+        if found["reason"] != "NotAllowedByPolicy":
+            raise NotYet(f"Ready is {found}")
+        return found
+
+    ready = eventually(refused)
+    [operator_says] = operator_policy.violations(parse_spec(forbidden["spec"]))
+    assert (ready["status"], ready["message"]) == ("False", operator_says)
+    reasons = cluster.kubectl("get", "events", "-n", namespace, "-o", "jsonpath={.items[*].reason}",
+                              f"--field-selector=involvedObject.kind=WhisperEndpoint,involvedObject.name={NAME}")
+    assert "NotAllowedByPolicy" in reasons.stdout.split()
+    assert get_or_none(cluster, ISVC, NAME, "-n", namespace) is None
+    time.sleep(2)  # a resync later, still nothing
+    assert cluster.kubectl("get", f"{ISVC},deployments,pods", "-n", namespace, "-o", "name").stdout.strip() == ""
+
+
+def assert_applied(done) -> None:
+    assert done.returncode == 0, done.stderr
+
+
+KILLS, ENDPOINTS = 20, 20
+POOL_NODE = "gpu-h100-pool"
+
+
+@pytest.fixture
+def gpu_pool(cluster):
+    """One more simulated H100 node with two GPUs for each endpoint: all of them can become Ready, also while a
+    rolling update surges a second pod."""
+    node = gpu_node("h100", count=2 * ENDPOINTS)
+    node["metadata"]["name"] = node["metadata"]["labels"]["kubernetes.io/hostname"] = POOL_NODE
+    cluster.kubectl("create", "-f", "-", input=json.dumps(node))
+    cluster.kubectl("wait", "--for=condition=Ready", "--timeout=30s", f"node/{POOL_NODE}")
+    yield POOL_NODE
+    cluster.kubectl("delete", "node", POOL_NODE, "--wait=false")
+
+
+def apply_all(cluster, manifests: list[dict]) -> None:
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}))
+
+
+def test_20_operator_kills_at_random_points_of_reconcile_leave_20_ready_endpoints_without_orphans_or_duplicates(
+        cluster, namespace, operator, gpu_pool):
+    """SIGKILL the operator 20 times, each right after a random number of its reconciles (or during start-up),
+    while 20 endpoints are created, changed and resumed and 2 more are deleted; then every endpoint is Ready with
+    exactly one InferenceService, Deployment and pod of its latest spec, and nothing is left of the deleted ones."""
+    shuffle = random.Random(20261204)
+    names = [f"endpoint-{index:02d}" for index in range(ENDPOINTS)]
+    doomed = {5: "doomed-a", 12: "doomed-b"}  # deleted in these rounds
+    max_num_seqs = dict.fromkeys(names, 256)
     operator.kill()
-    for name in names:
-        kubectl_apply(cluster, endpoint(namespace, name))
-    for round_number in range(4):
+    apply_all(cluster, [endpoint(namespace, name) for name in names + list(doomed.values())])
+    kill_points = []
+    for round_number in range(KILLS):
         operator.start()
-        kubectl_apply(cluster, endpoint(namespace, "alpha", serving={"maxNumSeqs": 10 + round_number}))
-        if round_number == 2:
-            cluster.kubectl("delete", WEP, "gone", "-n", namespace, "--wait=false")
-        time.sleep(shuffle.uniform(1.0, 4.0))  # kopf starts in about 2 s: some kills hit start-up, some handlers
-        operator.kill()
+        for name in shuffle.sample(names, 3):
+            max_num_seqs[name] = shuffle.randint(1, 1024)
+        apply_all(cluster, [endpoint(namespace, name, serving={"maxNumSeqs": seqs})
+                            for name, seqs in max_num_seqs.items()])
+        if round_number in doomed:
+            cluster.kubectl("delete", WEP, doomed[round_number], "-n", namespace, "--wait=false")
+        kill_points.append(kill_after_handlers(operator, shuffle.randint(0, ENDPOINTS - 1), shuffle))
     operator.start()
 
-    for name in ("alpha", "beta"):
-        eventually(lambda name=name: assert_converged(cluster, namespace, name), timeout=90)
-    assert "--max_num_seqs=13" in isvc_args(cluster, namespace, "alpha")
-    cluster.kubectl("wait", "--for=delete", "--timeout=60s", f"{ISVC}/gone", "-n", namespace)
-    isvcs = get_json(cluster, ISVC, "-n", namespace)["items"]
-    assert sorted(isvc["metadata"]["name"] for isvc in isvcs) == ["alpha", "beta"]
+    def all_converged() -> None:
+        endpoints = {item["metadata"]["name"]: item for item in get_json(cluster, WEP, "-n", namespace)["items"]}
+        isvcs = get_json(cluster, ISVC, "-n", namespace)["items"]
+        assert sorted(endpoints) == names
+        assert sorted(isvc["metadata"]["name"] for isvc in isvcs) == names, "an orphan or a missing one"
+        for isvc in isvcs:
+            assert_owned_and_current(endpoints[isvc["metadata"]["name"]], isvc)
+            assert f"--max_num_seqs={max_num_seqs[isvc['metadata']['name']]}" in isvc["spec"]["predictor"]["model"][
+                "args"]
+
+    eventually(all_converged, timeout=120, interval=2)
+    cluster.kubectl("wait", "--for=condition=Ready", "--timeout=120s", WEP, "--all", "-n", namespace)
     deployments = get_json(cluster, "deployments", "-n", namespace)["items"]
-    assert sorted(d["metadata"]["name"] for d in deployments) == ["alpha-predictor", "beta-predictor"]
+    assert sorted(d["metadata"]["name"] for d in deployments) == [f"{name}-predictor" for name in names]
+
+    def one_pod_each() -> None:
+        pods = get_json(cluster, "pods", "-n", namespace)["items"]
+        running = collections.Counter(pod["metadata"]["labels"].get("serving.kserve.io/inferenceservice")
+                                      for pod in pods if pod["status"].get("phase") == "Running")
+        assert running == dict.fromkeys(names, 1) and len(pods) == ENDPOINTS, running
+
+    eventually(one_pod_each, timeout=60)
+    assert sum(0 < handled < ENDPOINTS for handled in kill_points) >= KILLS // 2, kill_points
+
+
+#: kopf logs the handler as register.<locals>.reconcile_endpoint
+SUCCEEDED = re.compile(r"Handler '[^']*reconcile_endpoint' succeeded")
+
+
+def kill_after_handlers(operator, handlers: int, shuffle: random.Random) -> int:
+    """SIGKILL the operator right after its ``handlers``-th reconcile of this run succeeded (the others are in
+    flight or queued), or, for 0, at a random moment of its start-up; returns how many had succeeded."""
+    if handlers == 0:
+        time.sleep(shuffle.uniform(0.2, 1.5))
+    else:
+        deadline = time.monotonic() + 30
+        while len(SUCCEEDED.findall(operator.log_since_start())) < handlers and time.monotonic() < deadline:
+            time.sleep(0.05)
+    operator.kill()
+    return len(SUCCEEDED.findall(operator.log_since_start()))
 
 
 def test_operator_recovers_from_an_api_server_restart(cluster, namespace, operator):

@@ -48,3 +48,9 @@ app.kubernetes.io/part-of: whisper-kserve
 {{- define "whisper-operator.runtimeLabelKey" -}}
 whisper.kserve-contrib.io/serving-runtime
 {{- end -}}
+
+{{/* The endpoint policy's allow-lists as JSON, the form whisper_operator.policy reads. */}}
+{{- define "whisper-operator.endpointPolicy" -}}
+{{- $policy := .Values.endpointPolicy -}}
+{{- dict "runtimeImages" $policy.runtimeImages "tolerations" $policy.tolerations "envNames" $policy.envNames | toJson -}}
+{{- end -}}
