@@ -28,6 +28,10 @@ INFERENCE_SERVICE = ApiResource("serving.kserve.io", "v1beta1", "inferenceservic
 #: KServe's annotation choosing plain Deployments ("Standard") or Knative Services ("Knative").
 KSERVE_DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 
+#: KServe's credential builder takes the storage-initializer's credentials from the Secret this pod annotation
+#: names (its ``storageSecretNameAnnotation`` setting, this by default), ahead of the ServiceAccount's secrets.
+KSERVE_STORAGE_SECRET_ANNOTATION = "serving.kserve.io/storageSecretName"
+
 ENDPOINT_LABEL = f"{GROUP}/endpoint"
 SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
 MANAGED_BY = "whisper-operator"

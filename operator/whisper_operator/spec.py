@@ -29,10 +29,16 @@ class SecretKeyRef(_Model):
     key: str = "token"
 
 
+class SecretRef(_Model):
+    name: str
+
+
 class ModelSource(_Model):
     preset: Optional[Literal[PRESETS]] = None  # type: ignore[valid-type]
     storage_uri: Optional[str] = None
     hub_token_secret_ref: Optional[SecretKeyRef] = None
+    #: A Secret in KServe's storage-credential format, for the storage-initializer that downloads the model.
+    storage_secret_ref: Optional[SecretRef] = None
 
     @property
     def resolved_storage_uri(self) -> str:

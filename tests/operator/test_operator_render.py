@@ -77,9 +77,11 @@ def test_preset_examples_switch_on_fp8_compile_and_cuda_graphs(example):
 
 
 def test_hub_token_comes_from_the_secret():
-    model = rendered(kit.REPO / "examples" / "storage-uri-with-token.yaml")[0]["spec"]["predictor"]["model"]
+    manifest = rendered(kit.REPO / "examples" / "storage-uri-with-token.yaml")[0]
+    model = manifest["spec"]["predictor"]["model"]
     assert model["env"][0] == {
-        "name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}}
+        "name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}}}
+    assert manifest["metadata"]["annotations"]["serving.kserve.io/storageSecretName"] == "hf-token"
     assert model["storageUri"] == "hf://my-org/whisper-large-v3-finetuned-medical"
     assert model["image"] == "ghcr.io/whisper-kserve/whisper-runtime:0.1.0"
 

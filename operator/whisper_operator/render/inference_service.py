@@ -13,6 +13,7 @@ from ..resources import (
     GPU_RESOURCE,
     INFERENCE_SERVICE,
     KSERVE_DEPLOYMENT_MODE_ANNOTATION,
+    KSERVE_STORAGE_SECRET_ANNOTATION,
     MANAGED_BY,
     SPEC_HASH_ANNOTATION,
     WHISPER_ENDPOINT,
@@ -101,6 +102,15 @@ def _predictor(spec: WhisperEndpointSpec, config: OperatorConfig) -> dict[str, A
     return predictor
 
 
+def _annotations(spec: WhisperEndpointSpec) -> dict[str, str]:
+    """KServe's switches; KServe copies the InferenceService's annotations to the predictor pods, where its
+    storage-initializer webhook reads the storage Secret's name."""
+    annotations = {KSERVE_DEPLOYMENT_MODE_ANNOTATION: spec.deployment_mode}
+    if spec.model.storage_secret_ref:
+        annotations[KSERVE_STORAGE_SECRET_ANNOTATION] = spec.model.storage_secret_ref.name
+    return annotations
+
+
 def owner_reference(endpoint: Endpoint) -> dict[str, Any]:
     return {
         "apiVersion": WHISPER_ENDPOINT.api_version,
@@ -129,7 +139,7 @@ def render_inference_service(endpoint: Endpoint, config: Optional[OperatorConfig
             "app.kubernetes.io/managed-by": MANAGED_BY,
             ENDPOINT_LABEL: endpoint.name,
         },
-        "annotations": {KSERVE_DEPLOYMENT_MODE_ANNOTATION: endpoint.spec.deployment_mode},
+        "annotations": _annotations(endpoint.spec),
     }
     if endpoint.uid:
         metadata["ownerReferences"] = [owner_reference(endpoint)]
