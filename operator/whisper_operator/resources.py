@@ -32,6 +32,12 @@ KSERVE_DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 #: names (its ``storageSecretNameAnnotation`` setting, this by default), ahead of the ServiceAccount's secrets.
 KSERVE_STORAGE_SECRET_ANNOTATION = "serving.kserve.io/storageSecretName"
 
+#: KServe's annotation choosing the autoscaler of Standard mode; "keda" makes it create a KEDA ScaledObject.
+KSERVE_AUTOSCALER_CLASS_ANNOTATION = "serving.kserve.io/autoscalerClass"
+KEDA_AUTOSCALER_CLASS = "keda"
+#: The runtime's gauge of windows waiting for the engine (whisper_runtime.metrics.QUEUE_DEPTH).
+QUEUE_DEPTH_METRIC = "whisper_queue_depth"
+
 ENDPOINT_LABEL = f"{GROUP}/endpoint"
 SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
 MANAGED_BY = "whisper-operator"

@@ -98,12 +98,14 @@ def test_defaults_inside_lists_and_optional_objects(whisper_schema):
         "model": {"preset": "large-v3", "hubTokenSecretRef": {"name": "s"}},
         "env": [{"name": "A"}],
         "tolerations": [{"key": "k"}],
+        "autoscaling": {"queueDepth": {}},
     }
     defaulted = kit.apply_defaults(spec_schema, raw)
     typed = WhisperEndpointSpec.model_validate(raw)
     assert defaulted["model"]["hubTokenSecretRef"]["key"] == typed.model.hub_token_secret_ref.key == "token"
     assert defaulted["env"] == [{"name": "A", "value": typed.env[0].value}]
     assert defaulted["tolerations"] == [{"key": "k", "operator": typed.tolerations[0].operator}]
+    assert defaulted["autoscaling"]["queueDepth"] == typed.autoscaling.queue_depth.model_dump(by_alias=True)
 
 
 @pytest.mark.parametrize("example", kit.EXAMPLES, ids=lambda path: path.name)
