@@ -9,7 +9,7 @@ from pod_security import restricted_violations
 CLUSTER_SCOPED = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ClusterServingRuntime",
                   "ClusterKopfPeering"}
 #: Kinds with no class in the Kubernetes or KServe Python clients to check them against.
-UNTYPED_KINDS = {"ServiceMonitor", "ClusterKopfPeering", "KopfPeering"}
+UNTYPED_KINDS = {"ServiceMonitor", "PrometheusRule", "ClusterKopfPeering", "KopfPeering"}
 
 
 def operator_pod(release: list[dict]) -> dict:
