@@ -88,6 +88,18 @@ copy_kserve_manifests() {
   chmod -R u+w "$bin/kserve.partial" && mv "$bin/kserve.partial" "$bin/kserve"
 }
 
+# KEDA's ScaledObject CRD, from the KEDA module KServe's go.mod requires, beside KServe's CRDs: KServe's controller
+# only reconciles `serving.kserve.io/autoscalerClass: keda` into ScaledObjects when that CRD exists at its start.
+copy_keda_crd() {
+  local target="$bin/kserve/config/crd/keda/keda.sh_scaledobjects.yaml" kserve keda_version keda
+  [ -f "$target" ] && return
+  kserve=$(module_download "github.com/kserve/kserve@$KSERVE_GO_MODULE_VERSION" Dir)
+  keda_version=$(sed -n 's#^\s*github.com/kedacore/keda/v2 \(v[^ ]*\).*#\1#p' "$kserve/go.mod")
+  keda=$(module_download "github.com/kedacore/keda/v2@$keda_version" Dir)
+  mkdir -p "$(dirname "$target")"
+  install -m 644 "$keda/config/crd/bases/keda.sh_scaledobjects.yaml" "$target.partial" && mv "$target.partial" "$target"
+}
+
 # Stamp the release into the binaries as Kubernetes' and Helm's own builds do (helm's kubeVersion checks read it).
 kubernetes_minor=${KUBERNETES_VERSION#v1.}
 k8s_version_flags=""
@@ -113,3 +125,4 @@ build kwok                    kwok       sigs.k8s.io/kwok/cmd/kwok              
 write_kwok_stages
 build kserve-controller-manager kserve github.com/kserve/kserve/cmd/manager "$KSERVE_GO_MODULE_VERSION"
 copy_kserve_manifests
+copy_keda_crd

@@ -266,7 +266,8 @@ def test_private_models_give_the_storage_initializer_the_secret_and_nothing_else
     assert hf["env"]["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hf-creds", "key": "HF_TOKEN"}
     assert hf["init"]["args"][0] == "hf://my-org/whisper-private"
     s3 = eventually(lambda: env_of("s3"))
-    assert s3["env"]["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "s3-creds", "key": "AWS_ACCESS_KEY_ID"}
+    access_key = s3["env"]["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]
+    assert access_key == {"name": "s3-creds", "key": "AWS_ACCESS_KEY_ID"}
     assert s3["env"]["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "s3-creds"
     assert s3["env"]["S3_ENDPOINT"]["value"] == "minio.storage:9000"
     gs = eventually(lambda: env_of("gs"))
@@ -278,3 +279,27 @@ def test_private_models_give_the_storage_initializer_the_secret_and_nothing_else
                                  "-n", namespace, "-o", "json").stdout
     for secret_value in ("hf_e2e_secret_token", "AKIAE2EACCESSKEY", "e2e-secret-access-key", "e2e-gcs-key"):
         assert secret_value not in everything
+
+
+def test_queue_depth_autoscaling_becomes_kserves_keda_scaled_object(cluster, namespace):
+    """KServe's real controller turns the rendered autoscalerClass keda + External metric into a ScaledObject on
+    the predictor Deployment, scaling on the runtime's queue depth (KEDA's CRD from KServe's KEDA module)."""
+    scaling = {"minReplicas": 1, "maxReplicas": 4,
+               "queueDepth": {"target": 24, "prometheusUrl": "http://prometheus.monitoring:9090"}}
+    kubectl_apply(cluster, endpoint(namespace, "queued", autoscaling=scaling))
+
+    def scaled_object() -> dict:
+        found = get_or_none(cluster, "scaledobjects.keda.sh", "queued-predictor", "-n", namespace)
+        if found is None:
+            raise NotYet("no ScaledObject yet")
+        return found
+
+    spec = eventually(scaled_object)["spec"]
+    assert spec["scaleTargetRef"]["name"] == "queued-predictor"
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (1, 4)
+    [trigger] = spec["triggers"]
+    assert trigger["type"] == "prometheus"
+    assert trigger["metadata"] == {
+        "serverAddress": "http://prometheus.monitoring:9090", "threshold": "24",
+        "query": f'sum(whisper_queue_depth{{namespace="{namespace}",pod=~"queued-predictor-.*"}})'}
+    assert get_or_none(cluster, "hpa", "queued-predictor", "-n", namespace) is None  # KEDA's, not KServe's HPA

@@ -155,6 +155,10 @@ def test_operator_reports_cross_field_problems_with_the_crd_messages(whisper_sch
     too_many = WhisperEndpointSpec.model_validate({"model": {"preset": "large-v3"},
                                                    "autoscaling": {"minReplicas": 3, "maxReplicas": 2}})
     assert set(spec_problems(too_many)) <= cel_messages(whisper_schema)
+    queue_on_knative = WhisperEndpointSpec.model_validate({"model": {"preset": "large-v3"}, "deploymentMode": "Knative",
+                                                           "autoscaling": {"queueDepth": {}}})
+    assert len(spec_problems(queue_on_knative)) == 1
+    assert set(spec_problems(queue_on_knative)) <= cel_messages(whisper_schema)
 
 
 def test_kopf_peering_crds_are_structural():
