@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 
+import promql_parser
 from chart_render import one, select
 from whisper_runtime import metrics
 
 #: Series suffixes Prometheus' exposition adds per metric type.
 SERIES_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
 METRIC_NAME = re.compile(r"\bwhisper_[a-z_]+")
+#: Grafana's variables as Prometheus would see them once Grafana has interpolated them.
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$namespace": ".*"}
 
 
 def exported_series() -> set[str]:
@@ -45,11 +48,19 @@ def test_dashboard_shows_what_users_expect_from_the_runtimes_metrics(custom_rele
                                            "whisper_request_latency_seconds_count"}
 
 
-def test_dashboard_filters_every_query_by_the_namespace_variable(custom_release):
+def grafana_interpolated(expr: str) -> str:
+    for variable, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(variable, value)
+    return expr
+
+
+def test_dashboard_queries_are_promql_filtered_by_the_namespace_variable(custom_release):
     board = dashboard(custom_release)
     assert [variable["name"] for variable in board["templating"]["list"]] == ["datasource", "namespace"]
     exprs = [target["expr"] for panel in board["panels"] for target in panel["targets"]]
     assert all('namespace=~"$namespace"' in expr for expr in exprs)
+    for expr in exprs:
+        promql_parser.parse(grafana_interpolated(expr))  # raises ValueError on a syntax error
 
 
 def test_alerts_query_exported_metrics_with_thresholds_from_values(render):
@@ -67,6 +78,7 @@ def test_alerts_query_exported_metrics_with_thresholds_from_values(render):
     for name, alert in alerts.items():
         assert alert["expr"].strip().endswith(thresholds[name]), alert["expr"]
         assert set(METRIC_NAME.findall(alert["expr"])) <= exported_series()
+        promql_parser.parse(alert["expr"])
         assert alert["for"] == "15m"
         assert alert["labels"]["severity"] in {"warning", "critical"}
         assert "{{ $labels." in alert["annotations"]["summary"]  # Prometheus' template, not Helm's, survived
