@@ -90,7 +90,19 @@ copy_kserve_manifests() {
   chmod -R u+w "$bin/kserve.partial" && mv "$bin/kserve.partial" "$bin/kserve"
 }
 
-# Stamp the release into the binaries as Kubernetes' and Helm's own builds do.
+# KEDA's ScaledObject CRD, from the KEDA module KServe's go.mod requires, beside KServe's CRDs: KServe's controller
+# only reconciles `serving.kserve.io/autoscalerClass: keda` into ScaledObjects when that CRD exists at its start.
+copy_keda_crd() {
+  local target="$bin/kserve/config/crd/keda/keda.sh_scaledobjects.yaml" kserve keda_version keda
+  [ -f "$target" ] && return
+  kserve=$(module_download "github.com/kserve/kserve@$KSERVE_GO_MODULE_VERSION" Dir)
+  keda_version=$(sed -n 's#^\s*github.com/kedacore/keda/v2 \(v[^ ]*\).*#\1#p' "$kserve/go.mod")
+  keda=$(module_download "github.com/kedacore/keda/v2@$keda_version" Dir)
+  mkdir -p "$(dirname "$target")"
+  install -m 644 "$keda/config/crd/bases/keda.sh_scaledobjects.yaml" "$target.partial" && mv "$target.partial" "$target"
+}
+
+# Stamp the release into the binaries as Kubernetes' and Helm's own builds do (helm's kubeVersion checks read it).
 kubernetes_minor=${KUBERNETES_VERSION#v1.}
 kubernetes_minor=${kubernetes_minor%%.*}
 k8s_version_flags=""
@@ -126,6 +138,7 @@ main() {
   write_kwok_stages
   build kserve-controller-manager kserve github.com/kserve/kserve/cmd/manager "$KSERVE_GO_MODULE_VERSION"
   copy_kserve_manifests
+  copy_keda_crd
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then main; fi

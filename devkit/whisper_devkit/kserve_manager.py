@@ -45,8 +45,8 @@ def namespace() -> dict:
 
 
 def crds(manifests: Path) -> list[dict]:
-    """Every CRD build-binaries.sh copied: the kinds the manager watches and ClusterStorageContainer, which its
-    pod webhook reads."""
+    """Every CRD build-binaries.sh copied: the kinds the manager watches, ClusterStorageContainer, which its
+    pod webhook reads, and KEDA's ScaledObject, which it creates for ``autoscalerClass: keda``."""
     return [crd for path in sorted(manifests.glob("config/crd/**/*.yaml")) for crd in load_documents(path)]
 
 

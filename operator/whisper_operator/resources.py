@@ -28,6 +28,16 @@ INFERENCE_SERVICE = ApiResource("serving.kserve.io", "v1beta1", "inferenceservic
 #: KServe's annotation choosing plain Deployments ("Standard") or Knative Services ("Knative").
 KSERVE_DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 
+#: KServe's credential builder takes the storage-initializer's credentials from the Secret this pod annotation
+#: names (its ``storageSecretNameAnnotation`` setting, this by default), ahead of the ServiceAccount's secrets.
+KSERVE_STORAGE_SECRET_ANNOTATION = "serving.kserve.io/storageSecretName"
+
+#: KServe's annotation choosing the autoscaler of Standard mode; "keda" makes it create a KEDA ScaledObject.
+KSERVE_AUTOSCALER_CLASS_ANNOTATION = "serving.kserve.io/autoscalerClass"
+KEDA_AUTOSCALER_CLASS = "keda"
+#: The runtime's gauge of windows waiting for the engine (whisper_runtime.metrics.QUEUE_DEPTH).
+QUEUE_DEPTH_METRIC = "whisper_queue_depth"
+
 ENDPOINT_LABEL = f"{GROUP}/endpoint"
 SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
 MANAGED_BY = "whisper-operator"

@@ -29,10 +29,16 @@ class SecretKeyRef(_Model):
     key: str = "token"
 
 
+class SecretRef(_Model):
+    name: str
+
+
 class ModelSource(_Model):
     preset: Optional[Literal[PRESETS]] = None  # type: ignore[valid-type]
     storage_uri: Optional[str] = None
     hub_token_secret_ref: Optional[SecretKeyRef] = None
+    #: A Secret in KServe's storage-credential format, for the storage-initializer that downloads the model.
+    storage_secret_ref: Optional[SecretRef] = None
 
     @property
     def resolved_storage_uri(self) -> str:
@@ -85,10 +91,21 @@ class Resources(_Model):
         return contract.parse_compute_capability(self.min_compute_capability)
 
 
+class QueueDepthScaling(_Model):
+    """Standard mode: KEDA scales on the runtime's ``whisper_queue_depth`` as Prometheus reports it."""
+
+    #: Windows waiting for the engine per replica that KEDA aims for.
+    target: int = pydantic.Field(default=16, ge=1, le=100000)
+    prometheus_url: str = pydantic.Field(
+        default="http://prometheus-operated.monitoring.svc:9090", pattern=r"^https?://[^\s]+$", max_length=2048
+    )
+
+
 class Autoscaling(_Model):
     min_replicas: int = pydantic.Field(default=1, ge=0, le=100)
     max_replicas: int = pydantic.Field(default=1, ge=1, le=100)
     target_concurrency: Optional[int] = pydantic.Field(default=None, ge=1, le=1000)
+    queue_depth: Optional[QueueDepthScaling] = None
 
 
 class Toleration(_Model):
@@ -135,7 +152,11 @@ def spec_problems(spec: WhisperEndpointSpec) -> list[str]:
     if spec.autoscaling.min_replicas == 0 and spec.deployment_mode != "Knative":
         problems.append("autoscaling.minReplicas 0 (scale to zero) needs deploymentMode Knative")
     if spec.autoscaling.target_concurrency is not None and spec.deployment_mode != "Knative":
-        problems.append("autoscaling.targetConcurrency needs deploymentMode Knative (Standard mode scales on CPU)")
+        problems.append(
+            "autoscaling.targetConcurrency needs deploymentMode Knative (Standard mode scales on CPU or queueDepth)"
+        )
+    if spec.autoscaling.queue_depth is not None and spec.deployment_mode != "Standard":
+        problems.append("autoscaling.queueDepth needs deploymentMode Standard (Knative scales on targetConcurrency)")
     if any(variable.name == contract.HF_TOKEN_ENV for variable in spec.env):
         problems.append("env: set the hub token through model.hubTokenSecretRef, never inline")
     return problems

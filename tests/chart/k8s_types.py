@@ -18,6 +18,7 @@ SCALARS = {"str": (str,), "int": (int,), "bool": (bool,), "float": (int, float),
 #: Kinds checked here: (apiVersion, kind) -> model class name.
 MODELS = {
     ("v1", "ServiceAccount"): "V1ServiceAccount",
+    ("v1", "ConfigMap"): "V1ConfigMap",
     ("apps/v1", "Deployment"): "V1Deployment",
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "V1ClusterRole",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "V1ClusterRoleBinding",

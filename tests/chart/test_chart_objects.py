@@ -10,7 +10,7 @@ from whisper_operator.policy import EndpointPolicy
 CLUSTER_SCOPED = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ClusterServingRuntime",
                   "ClusterKopfPeering", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 #: Kinds with no class in the Kubernetes or KServe Python clients to check them against.
-UNTYPED_KINDS = {"ServiceMonitor", "ClusterKopfPeering", "KopfPeering"}
+UNTYPED_KINDS = {"ServiceMonitor", "PrometheusRule", "ClusterKopfPeering", "KopfPeering"}
 
 
 def operator_pod(release: list[dict]) -> dict:

@@ -368,3 +368,81 @@ def test_operator_recovers_from_an_api_server_restart(cluster, namespace, operat
     eventually(lambda: assert_converged(cluster, namespace, NAME), timeout=120)
     assert "--max_num_seqs=4" in isvc_args(cluster, namespace)
     operator.assert_alive()
+
+
+#: One private source per scheme KServe's credential builder knows, with a Secret in its format (the S3 key names
+#: are those of the inferenceservice-config KServe ships).
+PRIVATE_SOURCES = {
+    "hf": ("hf://my-org/whisper-private", {"HF_TOKEN": "hf_e2e_secret_token"}, {}),
+    "s3": ("s3://models/whisper-private",
+           {"AWS_ACCESS_KEY_ID": "AKIAE2EACCESSKEY", "AWS_SECRET_ACCESS_KEY": "e2e-secret-access-key"},
+           {"serving.kserve.io/s3-endpoint": "minio.storage:9000"}),
+    "gs": ("gs://models/whisper-private", {"gcloud-application-credentials.json": '{"private_key": "e2e-gcs-key"}'},
+           {}),
+}
+
+
+def storage_initializer(cluster, namespace: str, name: str) -> tuple[dict, dict]:
+    pods = predictor_pods(cluster, namespace, name)
+    if not pods:
+        raise NotYet(f"no predictor pod for {name} yet")
+    [init] = [container for container in pods[0]["spec"].get("initContainers", [])
+              if container["name"] == "storage-initializer"]
+    return pods[0], init
+
+
+def test_private_models_give_the_storage_initializer_the_secret_and_nothing_else_holds_it(cluster, namespace):
+    """KServe's pod webhook puts the credentials of storageSecretRef on the storage-initializer, the way its
+    credential builder reads each scheme; the secret values live in the Secrets only."""
+    for scheme, (uri, data, annotations) in PRIVATE_SOURCES.items():
+        secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "stringData": data,
+                  "metadata": {"name": f"{scheme}-creds", "namespace": namespace, "annotations": annotations}}
+        kubectl_apply(cluster, secret)
+        kubectl_apply(cluster, endpoint(namespace, f"private-{scheme}",
+                                        model={"storageUri": uri, "storageSecretRef": {"name": f"{scheme}-creds"}}))
+
+    def env_of(scheme: str) -> dict:
+        pod, init = storage_initializer(cluster, namespace, f"private-{scheme}")
+        return {"pod": pod, "init": init, "env": {variable["name"]: variable for variable in init.get("env", [])}}
+
+    hf = eventually(lambda: env_of("hf"))
+    assert hf["env"]["HF_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "hf-creds", "key": "HF_TOKEN"}
+    assert hf["init"]["args"][0] == "hf://my-org/whisper-private"
+    s3 = eventually(lambda: env_of("s3"))
+    access_key = s3["env"]["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]
+    assert access_key == {"name": "s3-creds", "key": "AWS_ACCESS_KEY_ID"}
+    assert s3["env"]["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "s3-creds"
+    assert s3["env"]["S3_ENDPOINT"]["value"] == "minio.storage:9000"
+    gs = eventually(lambda: env_of("gs"))
+    assert gs["env"]["GOOGLE_APPLICATION_CREDENTIALS"]["value"] == "/var/secrets/gcloud-application-credentials.json"
+    volumes = {volume["name"]: volume for volume in gs["pod"]["spec"]["volumes"]}
+    assert volumes["user-gcp-sa"]["secret"]["secretName"] == "gs-creds"
+
+    everything = cluster.kubectl("get", "all,whisperendpoints,inferenceservices,serviceaccounts,configmaps,events",
+                                 "-n", namespace, "-o", "json").stdout
+    for secret_value in ("hf_e2e_secret_token", "AKIAE2EACCESSKEY", "e2e-secret-access-key", "e2e-gcs-key"):
+        assert secret_value not in everything
+
+
+def test_queue_depth_autoscaling_becomes_kserves_keda_scaled_object(cluster, namespace):
+    """KServe's real controller turns the rendered autoscalerClass keda + External metric into a ScaledObject on
+    the predictor Deployment, scaling on the runtime's queue depth (KEDA's CRD from KServe's KEDA module)."""
+    scaling = {"minReplicas": 1, "maxReplicas": 4,
+               "queueDepth": {"target": 24, "prometheusUrl": "http://prometheus.monitoring:9090"}}
+    kubectl_apply(cluster, endpoint(namespace, "queued", autoscaling=scaling))
+
+    def scaled_object() -> dict:
+        found = get_or_none(cluster, "scaledobjects.keda.sh", "queued-predictor", "-n", namespace)
+        if found is None:
+            raise NotYet("no ScaledObject yet")
+        return found
+
+    spec = eventually(scaled_object)["spec"]
+    assert spec["scaleTargetRef"]["name"] == "queued-predictor"
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (1, 4)
+    [trigger] = spec["triggers"]
+    assert trigger["type"] == "prometheus"
+    assert trigger["metadata"] == {
+        "serverAddress": "http://prometheus.monitoring:9090", "threshold": "24",
+        "query": f'sum(whisper_queue_depth{{namespace="{namespace}",pod=~"queued-predictor-.*"}})'}
+    assert get_or_none(cluster, "hpa", "queued-predictor", "-n", namespace) is None  # KEDA's, not KServe's HPA

@@ -98,12 +98,14 @@ def test_defaults_inside_lists_and_optional_objects(whisper_schema):
         "model": {"preset": "large-v3", "hubTokenSecretRef": {"name": "s"}},
         "env": [{"name": "A"}],
         "tolerations": [{"key": "k"}],
+        "autoscaling": {"queueDepth": {}},
     }
     defaulted = kit.apply_defaults(spec_schema, raw)
     typed = WhisperEndpointSpec.model_validate(raw)
     assert defaulted["model"]["hubTokenSecretRef"]["key"] == typed.model.hub_token_secret_ref.key == "token"
     assert defaulted["env"] == [{"name": "A", "value": typed.env[0].value}]
     assert defaulted["tolerations"] == [{"key": "k", "operator": typed.tolerations[0].operator}]
+    assert defaulted["autoscaling"]["queueDepth"] == typed.autoscaling.queue_depth.model_dump(by_alias=True)
 
 
 @pytest.mark.parametrize("example", kit.EXAMPLES, ids=lambda path: path.name)
@@ -153,6 +155,10 @@ def test_operator_reports_cross_field_problems_with_the_crd_messages(whisper_sch
     too_many = WhisperEndpointSpec.model_validate({"model": {"preset": "large-v3"},
                                                    "autoscaling": {"minReplicas": 3, "maxReplicas": 2}})
     assert set(spec_problems(too_many)) <= cel_messages(whisper_schema)
+    queue_on_knative = WhisperEndpointSpec.model_validate({"model": {"preset": "large-v3"}, "deploymentMode": "Knative",
+                                                           "autoscaling": {"queueDepth": {}}})
+    assert len(spec_problems(queue_on_knative)) == 1
+    assert set(spec_problems(queue_on_knative)) <= cel_messages(whisper_schema)
 
 
 def test_kopf_peering_crds_are_structural():

@@ -20,6 +20,7 @@ from whisper_operator.render import render_inference_service, runtime_args
 from whisper_operator.settings import OperatorConfig
 from whisper_operator.spec import Endpoint
 from whisper_runtime import contract
+from whisper_runtime.metrics import QUEUE_DEPTH
 
 EXAMPLE_IDS = [path.name for path in kit.EXAMPLES]
 
@@ -77,9 +78,11 @@ def test_preset_examples_switch_on_fp8_compile_and_cuda_graphs(example):
 
 
 def test_hub_token_comes_from_the_secret():
-    model = rendered(kit.REPO / "examples" / "storage-uri-with-token.yaml")[0]["spec"]["predictor"]["model"]
+    manifest = rendered(kit.REPO / "examples" / "storage-uri-with-token.yaml")[0]
+    model = manifest["spec"]["predictor"]["model"]
     assert model["env"][0] == {
-        "name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}}
+        "name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN"}}}
+    assert manifest["metadata"]["annotations"]["serving.kserve.io/storageSecretName"] == "hf-token"
     assert model["storageUri"] == "hf://my-org/whisper-large-v3-finetuned-medical"
     assert model["image"] == "ghcr.io/whisper-kserve/whisper-runtime:0.1.0"
 
@@ -90,6 +93,26 @@ def test_knative_example_scales_on_concurrency_from_zero():
     predictor = manifest["spec"]["predictor"]
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (0, 3)
     assert (predictor["scaleMetric"], predictor["scaleTarget"]) == ("concurrency", 8)
+
+
+def test_standard_mode_scales_on_the_queue_depth_through_keda():
+    manifest = rendered(kit.REPO / "examples" / "large-v3.yaml")[0]
+    assert manifest["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "keda"
+    predictor = manifest["spec"]["predictor"]
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, 6)
+    [metric] = predictor["autoScaling"]["metrics"]
+    assert metric == {"type": "External", "external": {
+        "metric": {"backend": "prometheus", "serverAddress": "http://prometheus-operated.monitoring.svc:9090",
+                   "query": 'sum(whisper_queue_depth{namespace="default",pod=~"whisper-large-v3-predictor-.*"})'},
+        "target": {"type": "Value", "value": "32"}}}
+    assert "scaleMetric" not in predictor
+    assert QUEUE_DEPTH.describe()[0].name == "whisper_queue_depth"  # the name the runtime exports
+
+
+def test_without_queue_depth_standard_mode_keeps_kserves_default_autoscaler():
+    manifest = rendered(kit.REPO / "examples" / "whisper-endpoint.yaml")[0]
+    assert "serving.kserve.io/autoscalerClass" not in manifest["metadata"]["annotations"]
+    assert "autoScaling" not in manifest["spec"]["predictor"]
 
 
 def test_scheduler_token_budget_reaches_the_runtime():

@@ -12,8 +12,12 @@ from ..resources import (
     ENDPOINT_LABEL,
     GPU_RESOURCE,
     INFERENCE_SERVICE,
+    KEDA_AUTOSCALER_CLASS,
+    KSERVE_AUTOSCALER_CLASS_ANNOTATION,
     KSERVE_DEPLOYMENT_MODE_ANNOTATION,
+    KSERVE_STORAGE_SECRET_ANNOTATION,
     MANAGED_BY,
+    QUEUE_DEPTH_METRIC,
     SPEC_HASH_ANNOTATION,
     WHISPER_ENDPOINT,
 )
@@ -78,18 +82,35 @@ def _model(spec: WhisperEndpointSpec, config: OperatorConfig) -> dict[str, Any]:
     return model
 
 
-def _scaling(spec: WhisperEndpointSpec) -> dict[str, Any]:
-    scaling = spec.autoscaling
+def queue_depth_query(endpoint: Endpoint) -> str:
+    """The endpoint's total queue depth: every predictor pod of its Deployment (named ``<name>-predictor-...``)."""
+    selector = f'namespace="{endpoint.namespace}",pod=~"{endpoint.name}-predictor-.*"'
+    return f"sum({QUEUE_DEPTH_METRIC}{{{selector}}})"
+
+
+def _scaling(endpoint: Endpoint) -> dict[str, Any]:
+    """Replica bounds and the signal: Knative's concurrency target, or KServe's KEDA ``autoScaling`` on the queue.
+
+    KServe turns an External Prometheus metric into a KEDA prometheus trigger whose ``threshold`` is
+    ``target.value``; KEDA averages it over the replicas, so the endpoint-wide sum aims at ``target`` per replica.
+    """
+    scaling = endpoint.spec.autoscaling
     rendered: dict[str, Any] = {"minReplicas": scaling.min_replicas, "maxReplicas": scaling.max_replicas}
     if scaling.target_concurrency is not None:
         rendered.update(scaleMetric="concurrency", scaleTarget=scaling.target_concurrency)
+    if scaling.queue_depth is not None:
+        metric = {"backend": "prometheus", "serverAddress": scaling.queue_depth.prometheus_url,
+                  "query": queue_depth_query(endpoint)}
+        target = {"type": "Value", "value": str(scaling.queue_depth.target)}
+        rendered["autoScaling"] = {"metrics": [{"type": "External", "external": {"metric": metric, "target": target}}]}
     return rendered
 
 
-def _predictor(spec: WhisperEndpointSpec, config: OperatorConfig) -> dict[str, Any]:
+def _predictor(endpoint: Endpoint, config: OperatorConfig) -> dict[str, Any]:
+    spec = endpoint.spec
     user_tolerations = [toleration.model_dump(by_alias=True, exclude_none=True) for toleration in spec.tolerations]
     predictor = {
-        **_scaling(spec),
+        **_scaling(endpoint),
         "model": _model(spec, config),
         "affinity": {
             "nodeAffinity": render_node_affinity(spec.resources.compute_capability, spec.resources.gpu_products)
@@ -99,6 +120,17 @@ def _predictor(spec: WhisperEndpointSpec, config: OperatorConfig) -> dict[str, A
     if spec.node_selector:
         predictor["nodeSelector"] = dict(spec.node_selector)
     return predictor
+
+
+def _annotations(spec: WhisperEndpointSpec) -> dict[str, str]:
+    """KServe's switches; KServe copies the InferenceService's annotations to the predictor pods, where its
+    storage-initializer webhook reads the storage Secret's name."""
+    annotations = {KSERVE_DEPLOYMENT_MODE_ANNOTATION: spec.deployment_mode}
+    if spec.model.storage_secret_ref:
+        annotations[KSERVE_STORAGE_SECRET_ANNOTATION] = spec.model.storage_secret_ref.name
+    if spec.autoscaling.queue_depth is not None:
+        annotations[KSERVE_AUTOSCALER_CLASS_ANNOTATION] = KEDA_AUTOSCALER_CLASS
+    return annotations
 
 
 def owner_reference(endpoint: Endpoint) -> dict[str, Any]:
@@ -129,7 +161,7 @@ def render_inference_service(endpoint: Endpoint, config: Optional[OperatorConfig
             "app.kubernetes.io/managed-by": MANAGED_BY,
             ENDPOINT_LABEL: endpoint.name,
         },
-        "annotations": {KSERVE_DEPLOYMENT_MODE_ANNOTATION: endpoint.spec.deployment_mode},
+        "annotations": _annotations(endpoint.spec),
     }
     if endpoint.uid:
         metadata["ownerReferences"] = [owner_reference(endpoint)]
@@ -137,7 +169,7 @@ def render_inference_service(endpoint: Endpoint, config: Optional[OperatorConfig
         "apiVersion": INFERENCE_SERVICE.api_version,
         "kind": INFERENCE_SERVICE.kind,
         "metadata": metadata,
-        "spec": {"predictor": _predictor(endpoint.spec, config)},
+        "spec": {"predictor": _predictor(endpoint, config)},
     }
     metadata["annotations"][SPEC_HASH_ANNOTATION] = spec_hash(manifest)
     return manifest
