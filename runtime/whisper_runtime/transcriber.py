@@ -107,19 +107,9 @@ class Transcriber:
         """The whole transcript; with ``words``, every segment carries its words' timestamps."""
         if words:
             self.check_words_available()
-        started = time.perf_counter()
         finals = [final async for final in self.final_windows(samples, options)]
-        segments = await self._with_words(finals) if words else [s for final in finals for s in final.segments]
-        duration = len(samples) / SAMPLE_RATE
-        metrics.observe_transcription(duration, time.perf_counter() - started)
-        results = [final.result for final in finals]
-        return Transcript(
-            text=stitch_text([result.text for result in results]),
-            language=_most_common_language(results) or options.language,
-            duration=round(duration, 3),
-            segments=tuple(segments),
-            num_tokens=sum(result.num_tokens for result in results),
-        )
+        segments = await self._with_words(finals) if words else None
+        return transcript_of(finals, len(samples), options, segments)
 
     async def final_windows(self, samples: np.ndarray, options: DecodeOptions) -> AsyncIterator[FinalWindow]:
         """Each stretch of the recording as soon as its text is final, in recording order.
@@ -132,11 +122,13 @@ class Transcriber:
             raise EngineNotReady("the speech engine is not running")
         audio = validate_pcm(samples, self.limits)
         windows = [window for window in cut_windows(audio) if not is_silent(window.samples)]
+        started = time.perf_counter()
         pending = [asyncio.ensure_future(self._decode_window(window, options)) for window in windows]
         try:
             for task in pending:
                 for final in await task:
                     yield final
+            metrics.observe_transcription(len(audio) / SAMPLE_RATE, time.perf_counter() - started)
         finally:
             for task in pending:
                 task.cancel()
@@ -162,6 +154,20 @@ class Transcriber:
             )
             segments += with_words
         return segments
+
+
+def transcript_of(
+    finals: list[FinalWindow], sample_count: int, options: DecodeOptions, segments: Optional[list[Segment]] = None
+) -> Transcript:
+    """The whole transcript from all of a recording's final stretches (``segments``: when they carry words)."""
+    results = [final.result for final in finals]
+    return Transcript(
+        text=stitch_text([result.text for result in results]),
+        language=_most_common_language(results) or options.language,
+        duration=round(sample_count / SAMPLE_RATE, 3),
+        segments=tuple(segments if segments is not None else [s for final in finals for s in final.segments]),
+        num_tokens=sum(result.num_tokens for result in results),
+    )
 
 
 def _keeping(result: WindowResult, kept: tuple[Segment, ...]) -> WindowResult:
