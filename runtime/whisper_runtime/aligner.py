@@ -93,7 +93,9 @@ class WordAligner:
         # Padding after the end is harmless: the decoder is causal, earlier positions never see it.
         decoder_ids = torch.tensor([row + [end_of_text] * (width - len(row)) for row in rows], device=self._device)
         features = self._features(list(audios), sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
-        output = model(input_features=features.to(self._device, self._dtype), decoder_input_ids=decoder_ids, output_attentions=True)
+        # The encoder runs on its own: asked for attention, it would also return its own 1500 x 1500 maps.
+        encoded = model.model.encoder(features.to(self._device, self._dtype))
+        output = model(encoder_outputs=encoded, decoder_input_ids=decoder_ids, output_attentions=True)
         heads = model.generation_config.alignment_heads
         stacked = torch.stack([output.cross_attentions[layer][:, head] for layer, head in heads], dim=1).float().cpu().numpy()
         # The query at position p predicts token p + 1: the rows from <|notimestamps|> to the last text token.
