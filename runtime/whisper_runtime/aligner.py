@@ -29,11 +29,12 @@ HOP_LENGTH = 160
 
 @dataclasses.dataclass(frozen=True)
 class WindowText:
-    """One decoded window to align: its audio, its segments (window time) and its language."""
+    """One decoded window to align: its audio, its segments (window time), its language and task."""
 
     audio: np.ndarray
     segments: Sequence[Segment]
     language: Optional[str]
+    task: str = "transcribe"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +57,7 @@ class WordAligner:
         """Word timings (window time) of each window's text; blocking: call it from a worker thread."""
         tokens_per_window = [[self._segment_tokens(segment) for segment in window.segments] for window in windows]
         texts = [[token for tokens in segments for token in tokens] for segments in tokens_per_window]
-        attentions = self._attention([window.audio for window in windows], [window.language for window in windows], texts)
+        attentions = self._attention(windows, texts)
         return [
             WindowAlignment(self._words(window, text, attention), [len(tokens) for tokens in segment_tokens])
             for window, text, attention, segment_tokens in zip(windows, texts, attentions, tokens_per_window)
@@ -75,24 +76,25 @@ class WordAligner:
         )
         return word_timings(matrix, words, word_tokens)
 
-    def _start_sequence(self, language: Optional[str]) -> list[int]:
+    def _start_sequence(self, window: WindowText) -> list[int]:
         tokenizer = self._vocabulary.tokenizer
         start = [self._vocabulary.start_of_transcript]
         if self._vocabulary.multilingual:
-            start += [tokenizer.convert_tokens_to_ids(f"<|{language or 'en'}|>"), self._vocabulary.task_token_id("transcribe")]
+            language = tokenizer.convert_tokens_to_ids(f"<|{window.language or 'en'}|>")
+            start += [language, self._vocabulary.task_token_id(window.task)]
         return start + [tokenizer.convert_tokens_to_ids("<|notimestamps|>")]
 
     @torch.inference_mode()
-    def _attention(self, audios: Sequence[np.ndarray], languages: Sequence[Optional[str]], texts: Sequence[list[int]]) -> list[np.ndarray]:
+    def _attention(self, windows: Sequence[WindowText], texts: Sequence[list[int]]) -> list[np.ndarray]:
         """Per window: the alignment heads' cross-attention from each text token (and end of text) to the frames."""
         model = self._loaded()
         end_of_text = self._vocabulary.tokenizer.eos_token_id
-        starts = [self._start_sequence(language) for language in languages]
+        starts = [self._start_sequence(window) for window in windows]
         rows = [start + text + [end_of_text] for start, text in zip(starts, texts)]
         width = max(len(row) for row in rows)
         # Padding after the end is harmless: the decoder is causal, earlier positions never see it.
         decoder_ids = torch.tensor([row + [end_of_text] * (width - len(row)) for row in rows], device=self._device)
-        features = self._features(list(audios), sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+        features = self._features([window.audio for window in windows], sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
         # The encoder runs on its own: asked for attention, it would also return its own 1500 x 1500 maps.
         encoded = model.model.encoder(features.to(self._device, self._dtype))
         output = model(encoder_outputs=encoded, decoder_input_ids=decoder_ids, output_attentions=True)

@@ -108,7 +108,7 @@ class Transcriber:
         if words:
             self.check_words_available()
         finals = [final async for final in self.final_windows(samples, options)]
-        segments = await self._with_words(finals) if words else None
+        segments = await self._with_words(finals, options.task) if words else None
         return transcript_of(finals, len(samples), options, segments)
 
     async def final_windows(self, samples: np.ndarray, options: DecodeOptions) -> AsyncIterator[FinalWindow]:
@@ -143,9 +143,9 @@ class Transcriber:
         [rest_result] = await self.engine.transcribe([rest])
         return [FinalWindow(window, _keeping(result, resumed.kept)), FinalWindow(resumed.rest, rest_result)]
 
-    async def _with_words(self, finals: list[FinalWindow]) -> list[Segment]:
+    async def _with_words(self, finals: list[FinalWindow], task: str) -> list[Segment]:
         """Recording-time segments with their words, from one alignment pass over all the final stretches."""
-        texts = [WindowText(final.window.samples, final.result.segments, final.result.language) for final in finals]
+        texts = [WindowText(final.window.samples, final.result.segments, final.result.language, task) for final in finals]
         alignments = await asyncio.to_thread(self.aligner.align, texts)
         segments: list[Segment] = []
         last_speech = 0.0
