@@ -21,6 +21,9 @@ RTFX = Histogram(
     buckets=(0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
 )
 QUEUE_DEPTH = Gauge("whisper_queue_depth", "Windows waiting for the engine")
+LOOP_RETRIES = Counter(
+    "whisper_loop_retries_total", "Windows decoded again, hotter, because their text was a repetition loop"
+)
 
 #: Only these routes are counted: health probes and /metrics would drown the numbers.
 _COUNTED_SUFFIXES = ("/infer", "/audio/transcriptions", "/audio/translations")
@@ -30,6 +33,10 @@ def observe_transcription(audio_seconds: float, wall_seconds: float) -> None:
     AUDIO_SECONDS.inc(audio_seconds)
     if wall_seconds > 0 and audio_seconds > 0:
         RTFX.observe(audio_seconds / wall_seconds)
+
+
+def observe_loop_retry() -> None:
+    LOOP_RETRIES.inc()
 
 
 def track_queue_depth(depth: Callable[[], int]) -> None:

@@ -25,6 +25,7 @@ from .audio import AudioLimits, decode_audio, validate_pcm
 from .contract import SAMPLE_RATE, TASKS
 from .engines.base import DecodeOptions, SpeechEngine, WindowRequest, WindowResult
 from .errors import EngineNotReady, InvalidRequest
+from .repetition import compression_ratio, is_loop, retry_temperatures
 from .windowing import Segment, Window, cut_windows, is_silent, resumption, stitch_text
 from .word_timing import attach_words
 
@@ -135,13 +136,26 @@ class Transcriber:
 
     async def _decode_window(self, window: Window, options: DecodeOptions, started: float) -> list[FinalWindow]:
         """A window's final stretches: the window itself, and the rest it resumed at, if any (decoded once more)."""
-        [result] = await self.engine.transcribe([WindowRequest(window.samples, options, (started, window.offset_seconds))])
+        result = await self._decode_without_loops(window, options, started)
         resumed = resumption(window, result.segments)
         if resumed is None:
             return [FinalWindow(window, result)]
-        rest = WindowRequest(resumed.rest.samples, options, (started, resumed.rest.offset_seconds))
-        [rest_result] = await self.engine.transcribe([rest])
+        rest_result = await self._decode_without_loops(resumed.rest, options, started)
         return [FinalWindow(window, _keeping(result, resumed.kept)), FinalWindow(resumed.rest, rest_result)]
+
+    async def _decode_without_loops(self, window: Window, options: DecodeOptions, started: float) -> WindowResult:
+        """One window's result; one that fell into a repetition loop is decoded again, hotter (repetition.py),
+        and the least repetitive of the tries stands."""
+        priority = (started, window.offset_seconds)
+        [result] = await self.engine.transcribe([WindowRequest(window.samples, options, priority)])
+        tries = [result]
+        for temperature in retry_temperatures(options.temperature):
+            if not is_loop(tries[-1].text):
+                break
+            metrics.observe_loop_retry()
+            hotter = dataclasses.replace(options, temperature=temperature)
+            tries += await self.engine.transcribe([WindowRequest(window.samples, hotter, priority)])
+        return min(tries, key=lambda each: compression_ratio(each.text))
 
     async def _with_words(self, finals: list[FinalWindow], task: str) -> list[Segment]:
         """Recording-time segments with their words, from one alignment pass over all the final stretches."""
