@@ -48,5 +48,13 @@ class UnknownModel(InvalidRequest):
     """The request names a model this server does not serve."""
 
 
+class RequestTimeout(InvalidRequest):
+    """The client sent its body too slowly (``--body_idle_timeout``, ``--body_timeout``)."""
+
+
+class RepositoryLocked(WhisperError):
+    """The model repository's load/unload: a single-model server serves its one model for good."""
+
+
 class EngineNotReady(WhisperError, ServerNotReady):
     """The engine has not finished loading and warming up, or has stopped."""

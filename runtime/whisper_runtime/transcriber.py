@@ -26,6 +26,10 @@ from .errors import EngineNotReady, InvalidRequest
 from .windowing import Resumption, Segment, Window, cut_windows, is_silent, resumption, stitch_segments, stitch_text
 
 
+#: Sampling divides the logits by the temperature: below this they overflow to inf and NaN.
+MIN_TEMPERATURE = 0.01
+
+
 @dataclasses.dataclass(frozen=True)
 class Transcript:
     text: str
@@ -59,8 +63,12 @@ class Transcriber:
         task = task or self.defaults.task
         if task not in TASKS:
             raise InvalidRequest(f"task must be one of {', '.join(TASKS)}, got {task!r}", param="task")
-        if not 0.0 <= temperature <= 1.0:
-            raise InvalidRequest(f"temperature must be between 0 and 1, got {temperature}", param="temperature")
+        if not (temperature == 0.0 or MIN_TEMPERATURE <= temperature <= 1.0):
+            raise InvalidRequest(
+                f"temperature must be 0 (greedy) or between {MIN_TEMPERATURE} and 1, got {temperature}", param="temperature"
+            )
+        if prompt:
+            self.engine.vocabulary.check_prompt(prompt)
         requested = DecodeOptions(
             language=language or self.defaults.language,
             task=task,
