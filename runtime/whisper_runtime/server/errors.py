@@ -26,7 +26,8 @@ from ..errors import (
     WhisperError,
 )
 
-logger = logging.getLogger("whisper_runtime")
+#: A child of KServe's logger, so its lines go where KServe's configured handlers send them.
+logger = logging.getLogger("kserve.whisper_runtime")
 
 #: Most specific first.
 _STATUS_BY_ERROR: tuple[tuple[type[WhisperError], HTTPStatus], ...] = (

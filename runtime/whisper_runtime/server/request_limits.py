@@ -38,10 +38,27 @@ class RequestLimitsMiddleware:
             return
         refusal = self._refusal(scope)
         if refusal is not None:
-            await error_response(scope["path"], refusal)(scope, receive, _closing(send, lambda: True))
+            await _answer_closing(scope["path"], refusal, send)
             return
         body = _BoundedBody(receive, self.limits, self.timeouts)
-        await self.app(scope, body.receive, _closing(send, lambda: body.refused is not None))
+        answered = False
+
+        async def send_unless_refused(message):
+            # Whatever the route made of the exception ``receive`` raised (FastAPI's body parsing turns it into
+            # "error parsing the body"), the client hears the limit it broke.
+            nonlocal answered
+            if body.refused is None:
+                await send(message)
+            elif not answered and message["type"] == "http.response.start":
+                answered = True
+                await _answer_closing(scope["path"], body.refused, send)
+
+        try:
+            await self.app(scope, body.receive, send_unless_refused)
+        except Exception:
+            if body.refused is None or answered:
+                raise
+            await _answer_closing(scope["path"], body.refused, send)
 
     def _refusal(self, scope) -> InvalidRequest | None:
         length = dict(scope["headers"]).get(b"content-length")
@@ -64,10 +81,13 @@ class _BoundedBody:
         self._limits = limits
         self._timeouts = timeouts
         self._received = 0
+        self._complete = False
         self._deadline = asyncio.get_running_loop().time() + timeouts.total_seconds
         self.refused: WhisperError | None = None
 
     async def receive(self):
+        if self._complete:  # after the body, receive() only waits for a disconnect: that may take as long as it takes
+            return await self._receive()
         loop = asyncio.get_running_loop()
         wait = min(self._timeouts.idle_seconds, self._deadline - loop.time())
         try:
@@ -79,6 +99,7 @@ class _BoundedBody:
             )
             raise self.refused from None
         if message["type"] == "http.request":
+            self._complete = not message.get("more_body", False)
             self._received += len(message.get("body", b""))
             try:
                 check_upload_size(max(0, self._received - ENVELOPE_BYTES), self._limits)
@@ -88,13 +109,9 @@ class _BoundedBody:
         return message
 
 
-def _closing(send, when):
-    """``send`` that adds ``Connection: close`` to the response if ``when()``: the rest of the body stays unread."""
-
-    async def wrapped(message):
-        if message["type"] == "http.response.start" and when():
-            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
-            message = {**message, "headers": [*headers, (b"connection", b"close")]}
-        await send(message)
-
-    return wrapped
+async def _answer_closing(path: str, error: WhisperError, send) -> None:
+    """Answer ``error`` with ``Connection: close``: the rest of the body stays unread, so the connection is done."""
+    response = error_response(path, error)
+    headers = [(k, v) for k, v in response.raw_headers if k.lower() != b"connection"]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": [*headers, (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": response.body})
