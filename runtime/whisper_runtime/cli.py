@@ -43,6 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from kserve.model_server import app
 
     from .audio import AudioLimits
+    from .memory import cap_malloc_arenas
     from .metrics import RequestMetricsMiddleware, track_queue_depth
     from .server.errors import ErrorBoundaryMiddleware, install_error_handlers
     from .server.http_server import WhisperModelServer, install_refusals
@@ -51,6 +52,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from .server.v2 import AudioDataPlane, WhisperModel
     from .transcriber import RequestDefaults, Transcriber
 
+    cap_malloc_arenas()
     namespace = build_parser().parse_args(argv)
     runtime_args = contract.RuntimeArgs.from_namespace(namespace)
     limits = AudioLimits.from_megabytes(runtime_args.max_upload_mb, runtime_args.max_audio_seconds)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import time
 from typing import Optional
@@ -23,6 +24,7 @@ from .audio import AudioLimits, decode_audio, validate_pcm
 from .contract import SAMPLE_RATE, TASKS
 from .engines.base import DecodeOptions, SpeechEngine, WindowRequest, WindowResult
 from .errors import EngineNotReady, InvalidRequest
+from .memory import release_free_memory
 from .windowing import Resumption, Segment, Window, cut_windows, is_silent, resumption, stitch_segments, stitch_text
 
 
@@ -50,6 +52,7 @@ class Transcriber:
         self.engine = engine
         self.limits = limits
         self.defaults = defaults
+        self._running = 0
 
     def options(
         self,
@@ -78,10 +81,26 @@ class Transcriber:
         return self.engine.vocabulary.resolve(requested)
 
     async def transcribe_file(self, data: bytes, options: DecodeOptions) -> Transcript:
-        audio = await asyncio.to_thread(decode_audio, data, self.limits)
-        return await self.transcribe_pcm(audio, options)
+        async with self._in_flight():
+            audio = await asyncio.to_thread(decode_audio, data, self.limits)
+            return await self.transcribe_pcm(audio, options)
 
     async def transcribe_pcm(self, samples: np.ndarray, options: DecodeOptions) -> Transcript:
+        async with self._in_flight():
+            return await self._transcribe_pcm(samples, options)
+
+    @contextlib.asynccontextmanager
+    async def _in_flight(self):
+        """Counts transcriptions; when the last one ends, freed memory goes back to the system (docs/runtime.md)."""
+        self._running += 1
+        try:
+            yield
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                await asyncio.to_thread(release_free_memory)
+
+    async def _transcribe_pcm(self, samples: np.ndarray, options: DecodeOptions) -> Transcript:
         if not self.engine.healthy():
             raise EngineNotReady("the speech engine is not running")
         audio = validate_pcm(samples, self.limits)
