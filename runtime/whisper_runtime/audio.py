@@ -6,8 +6,9 @@ band-limited resampler.
 
 Decoding is a stream: each block is downmixed and resampled to 16 kHz mono as it is decoded, so a
 file of many channels at a high rate never exists in memory at its own size (a 1.4 MB FLAC of 8
-channels at 192 kHz used to take +5.9 GB). The duration a header states is checked before decoding,
-and the decoded duration after every block, so an over-long file is refused as soon as it shows.
+channels at 192 kHz used to take +5.9 GB). The duration a header states, and the samples decoding it would
+take (channels x rate x seconds, see ``check_decoding_budget``), are checked before decoding, and again after
+every block as decoded, so an over-long or over-costly file is refused as soon as it shows.
 Only the 16 kHz mono result is kept: 64 kB per second of audio (230 MB per hour).
 A file that promises more than arrives (a truncated upload) is refused, saying how much arrived.
 """
@@ -31,6 +32,10 @@ MAX_CHANNELS = 32
 MAX_SAMPLE_RATE = 384_000
 #: Frames libsndfile decodes at a time: 64k frames of 32 channels is 8 MB at most.
 BLOCK_FRAMES = 65536
+#: Decoding work is bounded too: at most as many input samples as the duration limit at 48 kHz stereo. A file
+#: of 8 channels at 192 kHz may therefore last 1/16 of the duration limit (15 min of a 4-hour limit).
+BUDGET_RATE = 48000
+BUDGET_CHANNELS = 2
 #: A decoded stream may fall this much short of its stated duration (codec delay and padding) and not be truncated.
 TRUNCATION_TOLERANCE_SECONDS = 0.25
 
@@ -84,6 +89,18 @@ def check_duration(seconds: float, limits: AudioLimits) -> None:
         )
 
 
+def check_decoding_budget(input_samples: float, channels: int, rate: int, limits: AudioLimits) -> None:
+    """Refuse a file whose decoding would cost more than the duration limit's worth of 48 kHz stereo."""
+    budget = limits.max_seconds * BUDGET_RATE * BUDGET_CHANNELS
+    if input_samples > budget:
+        seconds = input_samples / channels / rate
+        raise AudioTooLong(
+            f"the audio is {seconds:.0f} s of {channels} channels at {rate} Hz: {input_samples / 1e6:.0f} M samples "
+            f"to decode; this server decodes at most {budget / 1e6:.0f} M ({limits.max_seconds:.0f} s of 48 kHz stereo)",
+            param="file",
+        )
+
+
 def check_layout(channels: int, rate: int) -> None:
     if not 1 <= channels <= MAX_CHANNELS:
         raise InvalidAudio(f"the audio has {channels} channels; this server accepts 1 to {MAX_CHANNELS}", param="file")
@@ -132,6 +149,7 @@ class _Mono16k:
 
     def __init__(self, limits: AudioLimits, stated_seconds: Optional[float]):
         self._limits = limits
+        self._input_samples = 0
         self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         # Sized from the stated duration when there is one, so the result is not copied at the end.
         capacity = int(min(stated_seconds or 60.0, limits.max_seconds) * SAMPLE_RATE) + SAMPLE_RATE
@@ -139,7 +157,8 @@ class _Mono16k:
         self.samples = 0
 
     def add_block(self, block: np.ndarray, rate: int) -> None:
-        """A (frames, channels) float32 block from libsndfile."""
+        """A (frames, channels) float32 block from libsndfile (its channels are counted as decoded, not downmixed)."""
+        self._input_samples += block.size - len(block)
         mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(mono).reshape(1, -1), format="flt", layout="mono")
         frame.sample_rate = rate
@@ -147,6 +166,9 @@ class _Mono16k:
 
     def add_frame(self, frame: Optional[av.AudioFrame]) -> None:
         """A frame from FFmpeg (any layout and rate), or None to flush the resampler."""
+        if frame is not None:
+            self._input_samples += frame.samples * frame.layout.nb_channels
+            check_decoding_budget(self._input_samples, frame.layout.nb_channels, frame.sample_rate, self._limits)
         for out in self._resampler.resample(frame):
             self._append(out.to_ndarray().reshape(-1))
         check_duration(self.samples / SAMPLE_RATE, self._limits)
@@ -174,6 +196,7 @@ def _decode_with_soundfile(data: bytes, limits: AudioLimits) -> np.ndarray:
             raise InvalidAudio("the audio file holds no samples", param="file")
         stated = sound.frames / sound.samplerate
         check_duration(stated, limits)
+        check_decoding_budget(sound.frames * sound.channels, sound.channels, sound.samplerate, limits)
         _refuse_short_wav(data, stated)
         sink = _Mono16k(limits, stated)
         read = 0
@@ -208,6 +231,8 @@ def _decode_with_ffmpeg(data: bytes, limits: AudioLimits) -> np.ndarray:
             stated = _stated_seconds(container, stream)
             if stated is not None:
                 check_duration(stated, limits)
+                layout = stream.codec_context
+                check_decoding_budget(stated * layout.sample_rate * layout.channels, layout.channels, layout.sample_rate, limits)
             sink = _Mono16k(limits, stated)
             for frame in container.decode(stream):
                 check_layout(frame.layout.nb_channels, frame.sample_rate)

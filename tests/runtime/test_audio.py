@@ -121,7 +121,7 @@ def test_decompression_bomb_is_decoded_as_a_stream():
     bomb = flac_bomb(20)
     tracemalloc.start()
     try:
-        decoded = decode_audio(bomb, LIMITS)
+        decoded = decode_audio(bomb, AudioLimits.from_megabytes(5, 400))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -129,6 +129,14 @@ def test_decompression_bomb_is_decoded_as_a_stream():
     whole = 20 * 192000 * 8 * 4
     print(f"bomb: {len(bomb) / 2**20:.1f} MiB FLAC, {whole / 2**20:.0f} MiB if decoded whole, peak {peak / 2**20:.1f} MiB")
     assert peak < 8 * 2**20 + decoded.nbytes
+
+
+def test_decoding_work_is_bounded_too():
+    """5 s of 8 channels at 192 kHz is 7.7 M samples to decode: more than 60 s of 48 kHz stereo (5.8 M)."""
+    started = time.perf_counter()
+    with pytest.raises(AudioTooLong, match="8 channels at 192000 Hz"):
+        decode_audio(flac_bomb(5), LIMITS)
+    assert time.perf_counter() - started < 1
 
 
 def test_a_bomb_past_the_limit_is_refused_from_its_header():

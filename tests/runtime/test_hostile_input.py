@@ -446,3 +446,36 @@ def test_no_tracebacks_for_client_errors(server, http):
     log = server.log.read_text()
     assert "Traceback" not in log
     assert "client error ModelNotFound" in log
+
+
+# --- memory ----------------------------------------------------------------------------------------------------------
+def rss_mib(pid: int) -> float:
+    status = open(f"/proc/{pid}/status").read()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
+#: What the server may keep above its idle RSS once a burst is over (measured: +61 MiB after 8 x 60 s, docs/runtime.md).
+RSS_AFTER_LOAD_BOUND_MIB = 150
+
+
+def test_memory_returns_near_idle_after_concurrent_long_files(server, tmp_path):
+    """Issue 14.9: after 8 concurrent long files RSS stayed 3 GB above idle; freed memory now goes back."""
+    import concurrent.futures
+
+    from runtime_samples import long_form_recording
+
+    recording = long_form_recording(tmp_path)
+    minute = wav_bytes(soundfile.read(recording.path, dtype="float32")[0][: 60 * 16000], fmt="FLAC")
+    idle = rss_mib(server.pid)
+
+    def transcribe(_):
+        with httpx.Client(base_url=server.http_url, timeout=600) as client:
+            return client.post("/v1/audio/transcriptions", files={"file": ("long.flac", minute)}, data={"model": "whisper"})
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        responses = list(pool.map(transcribe, range(3)))
+    assert all(response.status_code == 200 for response in responses)
+    time.sleep(1)
+    after = rss_mib(server.pid)
+    print(f"RSS idle {idle:.0f} MiB, after 3 x 60 s {after:.0f} MiB")
+    assert after - idle < RSS_AFTER_LOAD_BOUND_MIB
