@@ -465,17 +465,17 @@ def test_memory_returns_near_idle_after_concurrent_long_files(server, tmp_path):
     from runtime_samples import long_form_recording
 
     recording = long_form_recording(tmp_path)
-    minute = wav_bytes(soundfile.read(recording.path, dtype="float32")[0][: 60 * 16000], fmt="FLAC")
+    half_minute = wav_bytes(soundfile.read(recording.path, dtype="float32")[0][: 30 * 16000], fmt="FLAC")
     idle = rss_mib(server.pid)
 
     def transcribe(_):
         with httpx.Client(base_url=server.http_url, timeout=600) as client:
-            return client.post("/v1/audio/transcriptions", files={"file": ("long.flac", minute)}, data={"model": "whisper"})
+            return client.post("/v1/audio/transcriptions", files={"file": ("long.flac", half_minute)}, data={"model": "whisper"})
 
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         responses = list(pool.map(transcribe, range(3)))
     assert all(response.status_code == 200 for response in responses)
     time.sleep(1)
     after = rss_mib(server.pid)
-    print(f"RSS idle {idle:.0f} MiB, after 3 x 60 s {after:.0f} MiB")
+    print(f"RSS idle {idle:.0f} MiB, after 3 x 30 s {after:.0f} MiB")
     assert after - idle < RSS_AFTER_LOAD_BOUND_MIB
