@@ -42,6 +42,7 @@ def build_engine(args: contract.RuntimeArgs, model_dir: Path):
 def main(argv: Optional[Sequence[str]] = None) -> None:
     from kserve.model_server import app
 
+    from .aligner import WordAligner
     from .audio import AudioLimits
     from .memory import cap_malloc_arenas
     from .metrics import RequestMetricsMiddleware, track_queue_depth
@@ -58,7 +59,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     limits = AudioLimits.from_megabytes(runtime_args.max_upload_mb, runtime_args.max_audio_seconds)
     engine = build_engine(runtime_args, namespace.model_dir)
     transcriber = Transcriber(
-        engine, limits, RequestDefaults(language=runtime_args.default_language, task=runtime_args.default_task)
+        engine,
+        limits,
+        RequestDefaults(language=runtime_args.default_language, task=runtime_args.default_task),
+        aligner=WordAligner(namespace.model_dir, engine.vocabulary, dtype=runtime_args.dtype),
     )
     model = WhisperModel(namespace.model_name, transcriber)
     model.load()
