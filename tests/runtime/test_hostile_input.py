@@ -458,14 +458,14 @@ def rss_mib(pid: int) -> float:
 RSS_AFTER_LOAD_BOUND_MIB = 150
 
 
-def test_memory_returns_near_idle_after_concurrent_long_files(server, tmp_path):
+def test_memory_returns_near_idle_after_concurrent_long_files(server):
     """Issue 14.9: after 8 concurrent long files RSS stayed 3 GB above idle; freed memory now goes back."""
     import concurrent.futures
 
-    from runtime_samples import long_form_recording
+    from whisper_devkit import speech
 
-    recording = long_form_recording(tmp_path)
-    half_minute = wav_bytes(soundfile.read(recording.path, dtype="float32")[0][: 30 * 16000], fmt="FLAC")
+    jfk, rate = soundfile.read(speech.jfk().path, dtype="float32")
+    half_minute = wav_bytes(np.tile(jfk, 3), rate, fmt="FLAC")  # 33 s of real speech
     idle = rss_mib(server.pid)
 
     def transcribe(_):
@@ -477,5 +477,5 @@ def test_memory_returns_near_idle_after_concurrent_long_files(server, tmp_path):
     assert all(response.status_code == 200 for response in responses)
     time.sleep(1)
     after = rss_mib(server.pid)
-    print(f"RSS idle {idle:.0f} MiB, after 3 x 30 s {after:.0f} MiB")
+    print(f"RSS idle {idle:.0f} MiB, after 3 x 33 s {after:.0f} MiB")
     assert after - idle < RSS_AFTER_LOAD_BOUND_MIB
