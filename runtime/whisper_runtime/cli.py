@@ -25,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve Whisper speech-to-text over KServe v2 (REST, gRPC) and the OpenAI audio API.",
     )
     parser.add_argument("--model_dir", required=True, type=Path, help="Hugging Face format Whisper checkpoint")
+    limits = parser.add_argument_group("client timeouts (seconds)")
+    limits.add_argument("--header_timeout", type=float, default=10.0, help="request line and headers must arrive within this")
+    limits.add_argument("--body_idle_timeout", type=float, default=30.0, help="longest pause between two chunks of a body")
+    limits.add_argument("--body_timeout", type=float, default=600.0, help="a whole request body must arrive within this")
     return contract.add_arguments(parser)
 
 
@@ -40,19 +44,22 @@ def build_engine(args: contract.RuntimeArgs, model_dir: Path):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    from kserve import ModelServer, model_server
+    from kserve import model_server
     from kserve.model_server import app
 
     from .aligner import WordAligner
     from .audio import AudioLimits
+    from .memory import cap_malloc_arenas
     from .metrics import RequestMetricsMiddleware, track_queue_depth
-    from .server.errors import install_error_handlers
+    from .server.errors import ErrorBoundaryMiddleware, install_error_handlers
+    from .server.http_server import WhisperModelServer, install_refusals
     from .server.openai import OpenAIAudioRoutes
-    from .server.upload_limit import UploadLimitMiddleware
+    from .server.request_limits import BodyTimeouts, RequestLimitsMiddleware
     from .server.v2 import AudioDataPlane, WhisperModel
     from .server.v2_rest import install_infer_route
     from .transcriber import RequestDefaults, Transcriber
 
+    cap_malloc_arenas()
     namespace = build_parser().parse_args(argv)
     runtime_args = contract.RuntimeArgs.from_namespace(namespace)
     limits = AudioLimits.from_megabytes(runtime_args.max_upload_mb, runtime_args.max_audio_seconds)
@@ -67,15 +74,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     model.load()
 
     install_error_handlers(app)
+    install_refusals(app)
     OpenAIAudioRoutes(transcriber, namespace.model_name).install(app)
-    app.add_middleware(UploadLimitMiddleware, limits=limits)
+    timeouts = BodyTimeouts(idle_seconds=namespace.body_idle_timeout, total_seconds=namespace.body_timeout)
+    app.add_middleware(RequestLimitsMiddleware, limits=limits, timeouts=timeouts)
     app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(ErrorBoundaryMiddleware)
     track_queue_depth(engine.queue_depth)
 
     # KServe's gRPC server reads its message limit from the flags it parsed at import (8 MiB by default):
     # gRPC takes the same uploads as the REST routes.
     model_server.args.grpc_max_receive_message_length = limits.max_bytes + GRPC_ENVELOPE_BYTES
-    server = ModelServer(
+    server = WhisperModelServer(
+        header_timeout=namespace.header_timeout,
         http_port=namespace.http_port,
         grpc_port=namespace.grpc_port,
         enable_grpc=namespace.enable_grpc,

@@ -7,6 +7,7 @@ one place, :mod:`whisper_runtime.server.errors`.
 
 from __future__ import annotations
 
+from grpc_interceptor.exceptions import PermissionDenied
 from kserve.errors import InvalidInput, ServerNotReady
 
 
@@ -46,6 +47,19 @@ class UploadTooLarge(InvalidRequest):
 
 class UnknownModel(InvalidRequest):
     """The request names a model this server does not serve."""
+
+
+class RequestTimeout(InvalidRequest):
+    """The client sent its body too slowly (``--body_idle_timeout``, ``--body_timeout``)."""
+
+
+class RepositoryLocked(WhisperError, PermissionDenied):
+    """The model repository's load/unload: a single-model server serves its one model for good (gRPC
+    PERMISSION_DENIED through KServe's interceptor)."""
+
+    def __init__(self, message: str):
+        WhisperError.__init__(self, message)
+        self.details = message
 
 
 class EngineNotReady(WhisperError, ServerNotReady):

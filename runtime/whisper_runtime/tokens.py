@@ -21,6 +21,8 @@ from .windowing import Segment
 TIME_PRECISION = 0.02
 #: English-only checkpoints have one token fewer: no language can be chosen.
 MULTILINGUAL_VOCAB_SIZE = 51865
+#: Whisper's budget for a previous-text prompt: half the 448-token decoder context, less <|startofprev|>.
+MAX_PROMPT_TOKENS = 223
 
 
 class WhisperVocabulary:
@@ -54,6 +56,19 @@ class WhisperVocabulary:
         if code is None:
             raise InvalidRequest(f"unknown language {options.language!r}: use an ISO-639-1 code such as 'en'", "language")
         return dataclasses.replace(options, language=code)
+
+    def check_prompt(self, prompt: str) -> None:
+        """Refuse a prompt that would break decoding: special tokens in it, or more than Whisper's prompt budget.
+
+        Checked per request before any batch is formed, so a bad prompt cannot fail the windows it would share
+        a batch with.
+        """
+        ids = self.tokenizer.encode(" " + prompt.strip(), add_special_tokens=False)
+        specials = sorted({self.tokenizer.convert_ids_to_tokens(i) for i in ids if i >= self.tokenizer.eos_token_id})
+        if specials:
+            raise InvalidRequest(f"the prompt may not contain special tokens; found {', '.join(specials)}", param="prompt")
+        if len(ids) > MAX_PROMPT_TOKENS:
+            raise InvalidRequest(f"the prompt is {len(ids)} tokens; Whisper takes at most {MAX_PROMPT_TOKENS}", param="prompt")
 
     def language_of(self, token_id: int) -> Optional[str]:
         return self._language_by_id.get(token_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import time
 from typing import AsyncIterator, Optional
@@ -25,9 +26,14 @@ from .audio import AudioLimits, decode_audio, validate_pcm
 from .contract import SAMPLE_RATE, TASKS
 from .engines.base import DecodeOptions, SpeechEngine, WindowRequest, WindowResult
 from .errors import EngineNotReady, InvalidRequest
+from .memory import release_free_memory
 from .repetition import compression_ratio, is_loop, retry_temperatures
 from .windowing import Segment, Window, cut_windows, is_silent, resumption, stitch_text
 from .word_timing import attach_words
+
+
+#: Sampling divides the logits by the temperature: below this they overflow to inf and NaN.
+MIN_TEMPERATURE = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +76,7 @@ class Transcriber:
         self.limits = limits
         self.defaults = defaults
         self.aligner = aligner
+        self._running = 0
 
     def options(
         self,
@@ -83,8 +90,12 @@ class Transcriber:
         task = task or self.defaults.task
         if task not in TASKS:
             raise InvalidRequest(f"task must be one of {', '.join(TASKS)}, got {task!r}", param="task")
-        if not 0.0 <= temperature <= 1.0:
-            raise InvalidRequest(f"temperature must be between 0 and 1, got {temperature}", param="temperature")
+        if not (temperature == 0.0 or MIN_TEMPERATURE <= temperature <= 1.0):
+            raise InvalidRequest(
+                f"temperature must be 0 (greedy) or between {MIN_TEMPERATURE} and 1, got {temperature}", param="temperature"
+            )
+        if prompt:
+            self.engine.vocabulary.check_prompt(prompt)
         requested = DecodeOptions(
             language=language or self.defaults.language,
             task=task,
@@ -99,18 +110,32 @@ class Transcriber:
 
     async def decode(self, data: bytes) -> np.ndarray:
         """An uploaded file as 16 kHz mono PCM, within the limits."""
-        return await asyncio.to_thread(decode_audio, data, self.limits)
+        async with self._in_flight():
+            return await asyncio.to_thread(decode_audio, data, self.limits)
 
     async def transcribe_file(self, data: bytes, options: DecodeOptions, words: bool = False) -> Transcript:
-        return await self.transcribe_pcm(await self.decode(data), options, words)
+        async with self._in_flight():
+            return await self.transcribe_pcm(await self.decode(data), options, words)
 
     async def transcribe_pcm(self, samples: np.ndarray, options: DecodeOptions, words: bool = False) -> Transcript:
         """The whole transcript; with ``words``, every segment carries its words' timestamps."""
         if words:
             self.check_words_available()
-        finals = [final async for final in self.final_windows(samples, options)]
-        segments = await self._with_words(finals, options.task) if words else None
+        async with self._in_flight():
+            finals = [final async for final in self.final_windows(samples, options)]
+            segments = await self._with_words(finals, options.task) if words else None
         return transcript_of(finals, len(samples), options, segments)
+
+    @contextlib.asynccontextmanager
+    async def _in_flight(self):
+        """Counts the work in flight; when the last piece ends, freed memory goes back to the system (memory.py)."""
+        self._running += 1
+        try:
+            yield
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                await asyncio.to_thread(release_free_memory)
 
     async def final_windows(self, samples: np.ndarray, options: DecodeOptions) -> AsyncIterator[FinalWindow]:
         """Each stretch of the recording as soon as its text is final, in recording order.
@@ -126,9 +151,10 @@ class Transcriber:
         started = time.perf_counter()
         pending = [asyncio.ensure_future(self._decode_window(window, options, started)) for window in windows]
         try:
-            for task in pending:
-                for final in await task:
-                    yield final
+            async with self._in_flight():
+                for task in pending:
+                    for final in await task:
+                        yield final
             metrics.observe_transcription(len(audio) / SAMPLE_RATE, time.perf_counter() - started)
         finally:
             for task in pending:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from runtime_samples import SERVER_MAX_AUDIO_SECONDS, SERVER_MAX_UPLOAD_MB, http_client, openai_client_of
+from runtime_samples import (SERVER_BODY_IDLE_TIMEOUT, SERVER_HEADER_TIMEOUT, SERVER_MAX_AUDIO_SECONDS,
+                             SERVER_MAX_UPLOAD_MB, http_client, openai_client_of)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +24,7 @@ class RuntimeServer:
     http_url: str
     grpc_address: str
     log: Path
+    pid: int
 
 
 def free_port() -> int:
@@ -60,13 +62,14 @@ def _serve(model_dir: Path, log: Path):
         "--model_name=whisper", f"--model_dir={model_dir}", "--engine=transformers", "--dtype=float32",
         f"--http_port={http_port}", f"--grpc_port={grpc_port}", "--max_num_seqs=8",
         f"--max_upload_mb={SERVER_MAX_UPLOAD_MB}", f"--max_audio_seconds={SERVER_MAX_AUDIO_SECONDS}",
+        f"--header_timeout={SERVER_HEADER_TIMEOUT}", f"--body_idle_timeout={SERVER_BODY_IDLE_TIMEOUT}",
     ]  # fmt: skip
     with log.open("w") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=os.environ | {"OMP_NUM_THREADS": "2"})
     url = f"http://127.0.0.1:{http_port}"
     try:
         _wait_ready(url, process, log)
-        yield RuntimeServer("whisper", url, f"127.0.0.1:{grpc_port}", log)
+        yield RuntimeServer("whisper", url, f"127.0.0.1:{grpc_port}", log, process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -9,9 +9,11 @@ import numpy as np
 import soundfile
 
 SAMPLE_RATE = 16000
-#: The test servers' limits: small, so that the 413/400 cases are cheap to provoke.
+#: The test servers' limits: small, so that the 413/400/408 cases are cheap to provoke.
 SERVER_MAX_UPLOAD_MB = 16
 SERVER_MAX_AUDIO_SECONDS = 400
+SERVER_HEADER_TIMEOUT = 3
+SERVER_BODY_IDLE_TIMEOUT = 3
 
 
 def wav_bytes(samples: np.ndarray, rate: int = SAMPLE_RATE, fmt: str = "WAV") -> bytes:

@@ -1,8 +1,11 @@
 import io
+import time
+import tracemalloc
 
 import av
 import numpy as np
 import pytest
+import soundfile
 
 from whisper_runtime.audio import AudioLimits, decode_audio, validate_pcm
 from whisper_runtime.errors import AudioTooLong, InvalidAudio, UploadTooLarge
@@ -63,10 +66,84 @@ def test_invalid_audio_is_a_typed_error(data):
         decode_audio(data, LIMITS)
 
 
-def test_truncated_body_still_decodes_what_is_there():
-    data = wav_bytes(sine(2.0, rate=16000), 16000)
-    decoded = decode_audio(data[: len(data) // 2], LIMITS)
-    assert 0.9 < len(decoded) / 16000 < 1.1
+TRUNCATABLE = {
+    "wav": lambda: wav_bytes(sine(4.0, RATE), RATE),
+    "flac": lambda: wav_bytes(sine(4.0, RATE), RATE, "FLAC"),
+    "ogg-vorbis": lambda: wav_bytes(sine(4.0, RATE), RATE, "OGG"),
+    "mp3": lambda: encode_with_ffmpeg(sine(4.0, RATE), "libmp3lame", "mp3"),
+    "ogg-opus": lambda: opus_bytes(sine(4.0, 48000)),
+}
+
+
+def opus_bytes(samples: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, 48000, format="OGG", subtype="OPUS")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("encode", TRUNCATABLE.values(), ids=TRUNCATABLE.keys())
+@pytest.mark.parametrize("kept", [0.5, 0.9])
+def test_truncated_file_is_refused_saying_how_much_arrived(encode, kept):
+    """Issue 14.6: a file whose header or stream promises more than arrives used to be transcribed in part."""
+    data = encode()
+    assert_is_the_tone(decode_audio(data, LIMITS), 4.0)
+    with pytest.raises(InvalidAudio, match="truncated|not audio") as refused:
+        decode_audio(data[: int(len(data) * kept)], LIMITS)
+    assert "arrived" in str(refused.value) or "decode" in str(refused.value)
+
+
+def test_wav_streamed_without_a_length_is_not_truncated():
+    data = bytearray(wav_bytes(sine(1.0)))
+    data[40:44] = (0xFFFFFFFF).to_bytes(4, "little")  # the data chunk's size, as a pipe writer leaves it
+    assert_is_the_tone(decode_audio(bytes(data), LIMITS), 1.0)
+
+
+@pytest.mark.parametrize("channels,rate,match", [(1000, 16000, "1000 channels"), (1, 768000, "768000 Hz")])
+def test_absurd_layouts_are_refused_before_decoding(channels, rate, match):
+    """Issue 14.7: a WAV of 1,000 channels was accepted."""
+    frames = np.zeros((rate // 100, channels), np.float32)
+    with pytest.raises(InvalidAudio, match=match):
+        decode_audio(wav_bytes(frames, rate), LIMITS)
+
+
+def flac_bomb(seconds: float, channels: int = 8, rate: int = 192000) -> bytes:
+    """Silence, 8 channels at 192 kHz: a small FLAC that decodes to 6 MB a second."""
+    buffer = io.BytesIO()
+    noise = np.zeros((rate, channels), np.float32)
+    with soundfile.SoundFile(buffer, "w", rate, channels, format="FLAC") as sound:
+        for _ in range(int(seconds)):
+            sound.write(noise)
+    return buffer.getvalue()
+
+
+def test_decompression_bomb_is_decoded_as_a_stream():
+    """Issue 14.2: 8 channels at 192 kHz were decoded whole (+5.9 GB for 15 min); now only 16 kHz mono is kept."""
+    bomb = flac_bomb(20)
+    tracemalloc.start()
+    try:
+        decoded = decode_audio(bomb, AudioLimits.from_megabytes(5, 400))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert abs(len(decoded) / 16000 - 20) < 0.1
+    whole = 20 * 192000 * 8 * 4
+    print(f"bomb: {len(bomb) / 2**20:.1f} MiB FLAC, {whole / 2**20:.0f} MiB if decoded whole, peak {peak / 2**20:.1f} MiB")
+    assert peak < 8 * 2**20 + decoded.nbytes
+
+
+def test_decoding_work_is_bounded_too():
+    """5 s of 8 channels at 192 kHz is 7.7 M samples to decode: more than 60 s of 48 kHz stereo (5.8 M)."""
+    started = time.perf_counter()
+    with pytest.raises(AudioTooLong, match="8 channels at 192000 Hz"):
+        decode_audio(flac_bomb(5), LIMITS)
+    assert time.perf_counter() - started < 1
+
+
+def test_a_bomb_past_the_limit_is_refused_from_its_header():
+    started = time.perf_counter()
+    with pytest.raises(AudioTooLong):
+        decode_audio(flac_bomb(3), AudioLimits.from_megabytes(5, 2))
+    assert time.perf_counter() - started < 5
 
 
 def test_too_long_and_too_large():

@@ -93,6 +93,28 @@ async def test_micro_batcher_survives_a_failing_batch():
     await batcher.stop()
 
 
+async def test_micro_batcher_fails_only_the_window_that_broke_the_batch():
+    """Issue 14.3: one bad window failed every request it shared a batch with (25 of 50 innocent requests got 500)."""
+
+    def decode(items):
+        if "poison" in items:
+            raise ValueError("this window breaks the batch")
+        return [item.upper() for item in items]
+
+    batcher = MicroBatcher(decode, max_batch=8, max_wait_seconds=0.05)
+    batcher.start()
+    try:
+        results = await asyncio.gather(
+            *(batcher.submit([f"request {index}"]) for index in range(5)),
+            batcher.submit(["poison"]),
+            return_exceptions=True,
+        )
+    finally:
+        await batcher.stop()
+    assert results[:5] == [[f"REQUEST {index}"] for index in range(5)]
+    assert isinstance(results[5], ValueError)
+
+
 async def test_micro_batcher_takes_the_lowest_key_first():
     """A resumed rest (key: its place in the recording) overtakes the later windows already waiting."""
     release = threading.Event()

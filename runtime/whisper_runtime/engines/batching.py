@@ -2,7 +2,8 @@
 
 Engines without their own scheduler (Transformers) use it so that concurrent requests are batched
 together, not only the windows of one request. Waiting items are taken lowest ``key`` first (ties in
-arrival order).
+arrival order). When a shared batch fails, each of its windows is decoded again alone, so only the window
+that caused the failure fails (and only its request).
 """
 
 from __future__ import annotations
@@ -57,17 +58,26 @@ class MicroBatcher(Generic[Item, Result]):
     async def _run(self) -> None:
         while True:
             batch = await self._collect()
-            items = [item for item, _ in batch]
             try:
-                results = await asyncio.to_thread(self._decode_batch, items)
-            except Exception as error:  # a failed batch fails its callers, never the worker
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
+                results = await asyncio.to_thread(self._decode_batch, [item for item, _ in batch])
+            except Exception as error:  # never the worker; and one bad item must not fail the items it shared a batch with
+                if len(batch) == 1:
+                    _settle(batch[0][1], error=error)
+                    continue
+                for single in batch:
+                    await self._decode_alone(single)
                 continue
             for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+                _settle(future, result=result)
+
+    async def _decode_alone(self, pending: tuple[Item, asyncio.Future[Result]]) -> None:
+        item, future = pending
+        try:
+            [result] = await asyncio.to_thread(self._decode_batch, [item])
+        except Exception as error:
+            _settle(future, error=error)
+        else:
+            _settle(future, result=result)
 
     async def _collect(self) -> list[tuple[Item, asyncio.Future[Result]]]:
         batch = [self._entry(await self._queue.get())]
@@ -85,3 +95,13 @@ class MicroBatcher(Generic[Item, Result]):
     def _entry(queued: tuple[Any, int, Item, asyncio.Future[Result]]) -> tuple[Item, asyncio.Future[Result]]:
         _, _, item, future = queued
         return item, future
+
+
+def _settle(future: asyncio.Future, result=None, error: BaseException | None = None) -> None:
+    """Resolve a caller's future unless it gave up (cancelled) meanwhile."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

@@ -217,6 +217,8 @@ async def _read_form(request: Request) -> FormData:
         raise InvalidRequest("send the audio as multipart/form-data with a 'file' field", param="file")
     try:
         return await request.form()
+    except WhisperError:  # the body broke a request limit while it was read (413, 408)
+        raise
     except Exception as error:  # Starlette raises several types for a broken multipart body
         raise InvalidRequest(f"the multipart body could not be parsed: {error}", param="file") from error
 

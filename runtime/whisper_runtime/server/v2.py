@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import struct
 import uuid
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import orjson
@@ -37,6 +39,7 @@ class WhisperModel(Model):
         super().__init__(name)
         self.transcriber = transcriber
         self._warm = False
+        self._served = False
 
     def load(self) -> bool:
         self.engine = True  # ask KServe's ModelServer to run start_engine() in its loop
@@ -46,10 +49,14 @@ class WhisperModel(Model):
     async def start_engine(self) -> None:
         await self.transcriber.engine.start()
         await self.transcriber.transcribe_pcm(_WARM_UP_AUDIO, self.transcriber.options())
-        self._warm = True
+        self._warm = self._served = True
 
     async def healthy(self) -> bool:
         return self._warm and self.transcriber.engine.healthy()
+
+    def alive(self) -> bool:
+        """False once an engine that was serving has stopped: it never comes back, so the pod must be restarted."""
+        return not self._served or self.transcriber.engine.healthy()
 
     def stop_engine(self) -> None:
         self._warm = False
@@ -76,6 +83,7 @@ class WhisperModel(Model):
         if tensor.datatype == "BYTES":
             return await self.transcriber.transcribe_file(encoded_file(tensor), options, words)
         if tensor.datatype == "FP32":
+            check_pcm_shape(tensor.shape)
             return await self.transcriber.transcribe_pcm(tensor_values(tensor), options, words)
         raise InvalidRequest(
             f"input {AUDIO_INPUT!r} must be BYTES (an encoded file) or FP32 (16 kHz PCM), got {tensor.datatype}", "audio"
@@ -103,25 +111,52 @@ def decode_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def audio_input(request: InferRequest) -> InferInput:
+    names = [each.name for each in request.inputs]
+    if len(set(names)) != len(names):
+        raise InvalidRequest(f"input tensor names must be unique; got {names}", param="inputs")
     tensor = request.get_input_by_name(AUDIO_INPUT)
     if tensor is None:
-        names = [each.name for each in request.inputs]
         raise InvalidRequest(f"the request needs an input tensor named {AUDIO_INPUT!r}; got {names}", param="inputs")
     return tensor
 
 
+def check_pcm_shape(shape: Sequence[int]) -> None:
+    """FP32 PCM is ``[N]`` or ``[1, N]`` with N >= 1: no wildcard, no batch, no extra dimensions."""
+    dims = list(shape)
+    if not (len(dims) == 1 or (len(dims) == 2 and dims[0] == 1)) or any(not isinstance(d, int) or d < 1 for d in dims):
+        raise InvalidRequest(f"FP32 audio must have shape [N] or [1, N] with N >= 1, got {dims}", param="audio")
+
+
 def tensor_values(tensor: InferInput) -> np.ndarray:
+    """The tensor's elements; its shape must hold exactly as many as were sent (no -1, no reshaping)."""
+    if any(not isinstance(d, int) or d < 0 for d in tensor.shape):
+        raise InvalidRequest(f"input {tensor.name!r} has an invalid shape {list(tensor.shape)}", "audio")
     try:
-        return tensor.as_numpy()
-    except (ValueError, TypeError) as error:
+        values = tensor.as_numpy()
+    except (ValueError, TypeError, struct.error) as error:
         raise InvalidRequest(f"input {tensor.name!r} does not match its shape {tensor.shape}: {error}", "audio") from error
+    if values.size != math.prod(tensor.shape):
+        raise InvalidRequest(f"input {tensor.name!r} holds {values.size} elements but its shape {tensor.shape} says {math.prod(tensor.shape)}", "audio")
+    return values
+
+
+def raw_file(raw: bytes) -> bytes:
+    """A binary BYTES element: the file with Triton's 4-byte little-endian length prefix, or the file alone.
+
+    The prefix is taken only when it states exactly the rest of the data; no audio container starts that way.
+    """
+    if len(raw) >= 4 and struct.unpack_from("<I", raw)[0] == len(raw) - 4:
+        return raw[4:]
+    return raw
 
 
 def encoded_file(tensor: InferInput) -> bytes:
     """The single element of a BYTES tensor: the file's bytes (``v2_rest`` has decoded JSON's base64)."""
+    if math.prod(tensor.shape) != 1:
+        raise InvalidRequest(f"send exactly one audio file per request (shape [1]); got shape {list(tensor.shape)}", "audio")
+    if tensor._raw_data is not None:  # binary extension (REST) or raw_input_contents (gRPC)
+        return raw_file(tensor._raw_data)
     elements = tensor_values(tensor).reshape(-1)
-    if elements.size != 1:
-        raise InvalidRequest(f"send exactly one audio file per request; the tensor holds {elements.size}", "audio")
     element = elements[0]
     if not isinstance(element, bytes):
         raise InvalidAudio("BYTES data must be the audio file (base64-encoded in JSON)", param="audio")
@@ -153,6 +188,11 @@ def segment_document(segment: Segment) -> dict:
 class AudioDataPlane(DataPlane):
     """KServe's data plane, with readiness that waits for the warm-up. (REST infer bodies are parsed by
     ``v2_rest``: KServe 0.21 turns binary BYTES tensors back into UTF-8 strings, failing on any audio file.)"""
+
+    async def live(self) -> dict[str, str]:
+        """Liveness fails when a model's engine died after serving (KServe's default is always alive)."""
+        models = self.model_registry.get_models().values()
+        return {"status": "alive" if all(model.alive() for model in models) else "dead"}
 
     async def ready(self) -> bool:
         """Server readiness is model readiness: KServe's default answers True before the warm-up ends."""
