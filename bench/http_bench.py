@@ -43,6 +43,14 @@ def start_server(model_dir: Path, runtime_flags: list[str], log_path: Path) -> t
     return process, f"http://127.0.0.1:{http_port}"
 
 
+def stop_server(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 async def wait_ready(base_url: str, process: subprocess.Popen, timeout: float = 420.0) -> float:
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=5.0) as client:
@@ -159,11 +167,7 @@ async def run(args: argparse.Namespace, runtime_flags: list[str]) -> None:
                     latency_rows)
         append_jsonl(args.results, record)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_server(process)
 
 
 def main() -> None:

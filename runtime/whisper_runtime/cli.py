@@ -43,6 +43,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from .metrics import RequestMetricsMiddleware, track_queue_depth
     from .server.errors import install_error_handlers
     from .server.openai import OpenAIAudioRoutes
+    from .server.realtime import RealtimeRoutes
     from .server.upload_limit import UploadLimitMiddleware
     from .server.v2 import AudioDataPlane, WhisperModel
     from .transcriber import RequestDefaults, Transcriber
@@ -59,6 +60,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     install_error_handlers(app)
     OpenAIAudioRoutes(transcriber, namespace.model_name).install(app)
+    RealtimeRoutes(transcriber, namespace.model_name).install(app)
     app.add_middleware(UploadLimitMiddleware, limits=limits)
     app.add_middleware(RequestMetricsMiddleware)
     track_queue_depth(engine.queue_depth)
