@@ -10,7 +10,7 @@ from whisper_runtime.errors import InvalidAudio, InvalidRequest
 from whisper_runtime.realtime.agreement import LocalAgreement
 from whisper_runtime.realtime.resample import StreamResampler
 from whisper_runtime.realtime.vad import EnergyVad, Turn, TurnDetection
-from whisper_runtime.server.realtime_events import SessionSettings, parse_client_event
+from whisper_runtime.server.realtime_events import SessionSettings, check_event_type, parse_client_event
 
 MODELS = {"whisper", "whisper-1"}
 
@@ -87,4 +87,4 @@ def test_session_update_merges_and_refuses_what_is_not_served():
 @pytest.mark.parametrize("text", ["not json", "[1]", '{"type": "response.create"}', '{"no": "type"}'])
 def test_unknown_or_malformed_client_events_are_refused(text):
     with pytest.raises(InvalidRequest):
-        parse_client_event(text)
+        check_event_type(parse_client_event(text))

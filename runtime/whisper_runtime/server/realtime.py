@@ -25,6 +25,7 @@ from .openai import OPENAI_MODEL_ALIAS, PREFIXES
 from .realtime_events import (
     INPUT_SAMPLE_RATE,
     SessionSettings,
+    check_event_type,
     error_event,
     parse_client_event,
     session_event,
@@ -99,6 +100,7 @@ class _Connection:
                 raise InvalidRequest("send events as JSON text frames, not binary frames")
             event = parse_client_event(text)
             event_id = event.get("event_id")
+            check_event_type(event)
             self._apply(event)
         except WhisperError as error:
             self.outbox.put_nowait(error_event(error, event_id))

@@ -77,14 +77,20 @@ class SessionSettings:
 
 
 def parse_client_event(text: str) -> dict:
+    """A client event as an object (its type is checked by ``check_event_type``, once its id is known)."""
     try:
         event = json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidRequest(f"events must be JSON: {error}") from error
-    if not isinstance(event, dict) or event.get("type") not in CLIENT_EVENTS:
-        kind = event.get("type") if isinstance(event, dict) else None
-        raise InvalidRequest(f"unknown event type {kind!r}; this server accepts {', '.join(CLIENT_EVENTS)}", param="type")
+    if not isinstance(event, dict):
+        raise InvalidRequest("an event must be a JSON object with a 'type'", param="type")
     return event
+
+
+def check_event_type(event: dict) -> None:
+    if event.get("type") not in CLIENT_EVENTS:
+        raise InvalidRequest(f"unknown event type {event.get('type')!r}; this server accepts {', '.join(CLIENT_EVENTS)}",
+                             param="type")  # fmt: skip
 
 
 def server_event(kind: str, **fields: Any) -> dict:
