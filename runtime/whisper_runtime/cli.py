@@ -39,6 +39,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from kserve import ModelServer
     from kserve.model_server import app
 
+    from .aligner import WordAligner
     from .audio import AudioLimits
     from .metrics import RequestMetricsMiddleware, track_queue_depth
     from .server.errors import install_error_handlers
@@ -53,7 +54,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     limits = AudioLimits.from_megabytes(runtime_args.max_upload_mb, runtime_args.max_audio_seconds)
     engine = build_engine(runtime_args, namespace.model_dir)
     transcriber = Transcriber(
-        engine, limits, RequestDefaults(language=runtime_args.default_language, task=runtime_args.default_task)
+        engine,
+        limits,
+        RequestDefaults(language=runtime_args.default_language, task=runtime_args.default_task),
+        aligner=WordAligner(namespace.model_dir, engine.vocabulary, dtype=runtime_args.dtype),
     )
     model = WhisperModel(namespace.model_name, transcriber)
     model.load()

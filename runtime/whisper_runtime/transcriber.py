@@ -4,8 +4,9 @@ Audio is decoded, cut into windows at quiet points, silent windows are dropped (
 text from silence), all remaining windows go to the engine together, and the per-window results are
 stitched back with recording-time timestamps. Whisper sometimes stops before the end of a window
 (it judges the last sentence unfinished), or closes its last segment with a timestamp far past the text
-it wrote; the rest of such windows is decoded again, all together in one second batch (never a third:
-each window resumes at most once), as OpenAI's own sequential decoding does by seeking.
+it wrote; the rest of such a window is decoded again as soon as the window is done (never a third time: each
+window resumes at most once), as OpenAI's own sequential decoding does by seeking. Stretches whose text is
+final come out in recording order while later windows are still decoding (``final_windows``), for streaming.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import asyncio
 import collections
 import dataclasses
 import time
-from typing import Optional
+from typing import AsyncIterator, Optional
 
 import numpy as np
 
 from . import metrics
+from .aligner import WindowText, WordAligner
 from .audio import AudioLimits, decode_audio, validate_pcm
 from .contract import SAMPLE_RATE, TASKS
 from .engines.base import DecodeOptions, SpeechEngine, WindowRequest, WindowResult
 from .errors import EngineNotReady, InvalidRequest
-from .windowing import Resumption, Segment, Window, cut_windows, is_silent, resumption, stitch_segments, stitch_text
+from .windowing import Segment, Window, cut_windows, is_silent, resumption, stitch_text
+from .word_timing import attach_words
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,16 +39,36 @@ class Transcript:
 
 
 @dataclasses.dataclass(frozen=True)
+class FinalWindow:
+    """A stretch of the recording whose text will not change: a window, or the resumed rest of one."""
+
+    window: Window
+    result: WindowResult
+
+    @property
+    def segments(self) -> list[Segment]:
+        """The segments in recording time."""
+        return [segment.shifted(self.window.offset_seconds) for segment in self.result.segments]
+
+
+@dataclasses.dataclass(frozen=True)
 class RequestDefaults:
     language: Optional[str] = None
     task: str = "transcribe"
 
 
 class Transcriber:
-    def __init__(self, engine: SpeechEngine, limits: AudioLimits, defaults: RequestDefaults = RequestDefaults()):
+    def __init__(
+        self,
+        engine: SpeechEngine,
+        limits: AudioLimits,
+        defaults: RequestDefaults = RequestDefaults(),
+        aligner: Optional[WordAligner] = None,
+    ):
         self.engine = engine
         self.limits = limits
         self.defaults = defaults
+        self.aligner = aligner
 
     def options(
         self,
@@ -69,58 +92,82 @@ class Transcriber:
         )
         return self.engine.vocabulary.resolve(requested)
 
-    async def transcribe_file(self, data: bytes, options: DecodeOptions) -> Transcript:
-        audio = await asyncio.to_thread(decode_audio, data, self.limits)
-        return await self.transcribe_pcm(audio, options)
+    def check_words_available(self) -> None:
+        if self.aligner is None:
+            raise InvalidRequest("word timestamps are not enabled on this server", param="timestamp_granularities")
 
-    async def transcribe_pcm(self, samples: np.ndarray, options: DecodeOptions) -> Transcript:
+    async def decode(self, data: bytes) -> np.ndarray:
+        """An uploaded file as 16 kHz mono PCM, within the limits."""
+        return await asyncio.to_thread(decode_audio, data, self.limits)
+
+    async def transcribe_file(self, data: bytes, options: DecodeOptions, words: bool = False) -> Transcript:
+        return await self.transcribe_pcm(await self.decode(data), options, words)
+
+    async def transcribe_pcm(self, samples: np.ndarray, options: DecodeOptions, words: bool = False) -> Transcript:
+        """The whole transcript; with ``words``, every segment carries its words' timestamps."""
+        if words:
+            self.check_words_available()
+        finals = [final async for final in self.final_windows(samples, options)]
+        segments = await self._with_words(finals) if words else None
+        return transcript_of(finals, len(samples), options, segments)
+
+    async def final_windows(self, samples: np.ndarray, options: DecodeOptions) -> AsyncIterator[FinalWindow]:
+        """Each stretch of the recording as soon as its text is final, in recording order.
+
+        Every window is submitted at once (the engine batches them); a window that must resume submits its rest
+        as soon as its own result is in, without waiting for the other windows. Checks run before the first
+        result is awaited, so a caller can turn a bad request into an error before it answers anything.
+        """
         if not self.engine.healthy():
             raise EngineNotReady("the speech engine is not running")
         audio = validate_pcm(samples, self.limits)
-        started = time.perf_counter()
         windows = [window for window in cut_windows(audio) if not is_silent(window.samples)]
-        results = await self._decode(windows, options)
-        resumptions = {
-            index: resumed
-            for index, (window, result) in enumerate(zip(windows, results))
-            if (resumed := resumption(window, result.segments)) is not None
-        }
-        rests = [resumed.rest for resumed in resumptions.values()]
-        rest_results = dict(zip(resumptions, await self._decode(rests, options)))
-        windows, results = _with_rests(windows, results, resumptions, rest_results)
-        duration = len(audio) / SAMPLE_RATE
-        metrics.observe_transcription(duration, time.perf_counter() - started)
-        return Transcript(
-            text=stitch_text([result.text for result in results]),
-            language=_most_common_language(results) or options.language,
-            duration=round(duration, 3),
-            segments=tuple(stitch_segments(windows, [result.segments for result in results])),
-            num_tokens=sum(result.num_tokens for result in results),
-        )
+        started = time.perf_counter()
+        pending = [asyncio.ensure_future(self._decode_window(window, options)) for window in windows]
+        try:
+            for task in pending:
+                for final in await task:
+                    yield final
+            metrics.observe_transcription(len(audio) / SAMPLE_RATE, time.perf_counter() - started)
+        finally:
+            for task in pending:
+                task.cancel()
+
+    async def _decode_window(self, window: Window, options: DecodeOptions) -> list[FinalWindow]:
+        """A window's final stretches: the window itself, and the rest it resumed at, if any (decoded once more)."""
+        [result] = await self.engine.transcribe([WindowRequest(window.samples, options)])
+        resumed = resumption(window, result.segments)
+        if resumed is None:
+            return [FinalWindow(window, result)]
+        [rest_result] = await self.engine.transcribe([WindowRequest(resumed.rest.samples, options)])
+        return [FinalWindow(window, _keeping(result, resumed.kept)), FinalWindow(resumed.rest, rest_result)]
+
+    async def _with_words(self, finals: list[FinalWindow]) -> list[Segment]:
+        """Recording-time segments with their words, from one alignment pass over all the final stretches."""
+        texts = [WindowText(final.window.samples, final.result.segments, final.result.language) for final in finals]
+        alignments = await asyncio.to_thread(self.aligner.align, texts)
+        segments: list[Segment] = []
+        last_speech = 0.0
+        for final, alignment in zip(finals, alignments):
+            with_words, last_speech = attach_words(
+                final.segments, alignment.tokens_per_segment, alignment.words, final.window.offset_seconds, last_speech
+            )
+            segments += with_words
+        return segments
 
 
-    async def _decode(self, windows: list[Window], options: DecodeOptions) -> list[WindowResult]:
-        if not windows:
-            return []
-        return await self.engine.transcribe([WindowRequest(window.samples, options) for window in windows])
-
-
-def _with_rests(
-    windows: list[Window],
-    results: list[WindowResult],
-    resumptions: dict[int, Resumption],
-    rest_results: dict[int, WindowResult],
-) -> tuple[list[Window], list[WindowResult]]:
-    """Cut each resumed window's result to its kept segments and put the rest's result right after it."""
-    merged_windows, merged_results = [], []
-    for index, (window, result) in enumerate(zip(windows, results)):
-        resumed = resumptions.get(index)
-        merged_windows.append(window)
-        merged_results.append(result if resumed is None else _keeping(result, resumed.kept))
-        if resumed is not None:
-            merged_windows.append(resumed.rest)
-            merged_results.append(rest_results[index])
-    return merged_windows, merged_results
+def transcript_of(
+    finals: list[FinalWindow], sample_count: int, options: DecodeOptions, segments: Optional[list[Segment]] = None
+) -> Transcript:
+    """The whole transcript from all of a recording's final stretches (``segments``: when they carry words)."""
+    results = [final.result for final in finals]
+    return Transcript(
+        text=stitch_text([result.text for result in results]),
+        language=_most_common_language(results) or options.language,
+        duration=round(sample_count / SAMPLE_RATE, 3),
+        segments=tuple(segments if segments is not None else [s for final in finals for s in final.segments]),
+        num_tokens=sum(result.num_tokens for result in results),
+    )
 
 
 def _keeping(result: WindowResult, kept: tuple[Segment, ...]) -> WindowResult:

@@ -48,13 +48,31 @@ class Window:
 
 
 @dataclasses.dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    #: As Whisper writes it: with its leading space and any punctuation attached.
+    word: str
+
+    def shifted(self, seconds: float) -> "Word":
+        return Word(start=round(self.start + seconds, 3), end=round(self.end + seconds, 3), word=self.word)
+
+
+@dataclasses.dataclass(frozen=True)
 class Segment:
     start: float
     end: float
     text: str
+    #: Filled in only when a request asks for word timestamps.
+    words: tuple[Word, ...] = ()
 
     def shifted(self, seconds: float) -> "Segment":
-        return Segment(start=round(self.start + seconds, 3), end=round(self.end + seconds, 3), text=self.text)
+        return Segment(
+            start=round(self.start + seconds, 3),
+            end=round(self.end + seconds, 3),
+            text=self.text,
+            words=tuple(word.shifted(seconds) for word in self.words),
+        )
 
 
 def cut_windows(
@@ -195,12 +213,3 @@ def unfinished_tail(window: Window, segments: Sequence[Segment]) -> Window | Non
 
 def stitch_text(texts: Sequence[str]) -> str:
     return " ".join(text.strip() for text in texts if text.strip())
-
-
-def stitch_segments(windows: Sequence[Window], segments_per_window: Sequence[Sequence[Segment]]) -> list[Segment]:
-    """Move each window's segments from window time to recording time, in order."""
-    return [
-        segment.shifted(window.offset_seconds)
-        for window, segments in zip(windows, segments_per_window, strict=True)
-        for segment in segments
-    ]

@@ -17,14 +17,17 @@ from whisper_runtime.windowing import Segment
 
 def test_parameters_are_typed_and_checked():
     assert decode_parameters({"timestamps": "true", "temperature": "0.2", "language": "en"}) == {
-        "language": "en", "task": None, "prompt": None, "timestamps": True, "temperature": 0.2,
+        "language": "en", "task": None, "prompt": None, "timestamps": True, "word_timestamps": False, "temperature": 0.2,
     }  # fmt: skip
+    assert decode_parameters({"word_timestamps": True})["word_timestamps"] is True
     with pytest.raises(InvalidRequest, match="unknown parameters"):
         decode_parameters({"langauge": "en"})
     with pytest.raises(InvalidRequest, match="timestamps"):
         decode_parameters({"timestamps": "yes please"})
     with pytest.raises(InvalidRequest, match="temperature"):
         decode_parameters({"temperature": "hot"})
+    with pytest.raises(InvalidRequest, match="word_timestamps"):
+        decode_parameters({"word_timestamps": 3})
 
 
 def test_bytes_tensor_from_json_is_base64_and_from_binary_is_raw():

@@ -7,13 +7,13 @@ from whisper_runtime.windowing import (
     SLOWEST_WORDS_PER_SECOND,
     Segment,
     Window,
+    Word,
     cut_windows,
     first_pause,
     is_silent,
     overruns_its_text,
     quietest_point,
     resumption,
-    stitch_segments,
     stitch_text,
     unfinished_tail,
 )
@@ -62,19 +62,13 @@ def test_silence_detection():
     assert is_silent(np.zeros(0, np.float32))
 
 
-def test_stitching_offsets_segments_by_window_start():
-    windows = [Window(0, np.zeros(10)), Window(28 * SAMPLE_RATE, np.zeros(10))]
-    stitched = stitch_segments(windows, [[Segment(0.0, 2.5, "one")], [Segment(1.0, 3.0, "two"), Segment(3.0, 4.0, "three")]])
-    assert stitched == [Segment(0.0, 2.5, "one"), Segment(29.0, 31.0, "two"), Segment(31.0, 32.0, "three")]
+def test_shifting_a_segment_to_recording_time_shifts_its_words():
+    segment = Segment(1.0, 3.0, "two words", (Word(1.0, 1.5, " two"), Word(1.6, 3.0, " words")))
+    assert segment.shifted(28.0) == Segment(29.0, 31.0, "two words", (Word(29.0, 29.5, " two"), Word(29.6, 31.0, " words")))
 
 
 def test_stitching_text_skips_empty_windows():
     assert stitch_text([" Hello there.", "", "  ", "General Kenobi. "]) == "Hello there. General Kenobi."
-
-
-def test_stitching_needs_one_result_per_window():
-    with pytest.raises(ValueError):
-        stitch_segments([Window(0, np.zeros(1))], [])
 
 
 def test_unfinished_tail_is_the_speech_after_the_last_segment():

@@ -2,8 +2,8 @@
 
 Input tensor ``audio``: an encoded file as BYTES (base64 strings in JSON, raw bytes over gRPC or
 with the binary tensor data extension), or FP32 PCM at 16 kHz. Parameters: ``language``, ``task``,
-``timestamps``, ``temperature``, ``prompt``. Outputs: ``text`` and, with timestamps, ``segments``
-(a JSON document in a BYTES tensor).
+``timestamps``, ``word_timestamps``, ``temperature``, ``prompt``. Outputs: ``text`` and, with timestamps,
+``segments`` (a JSON document in a BYTES tensor); with word timestamps, each segment also lists its ``words``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ..contract import SAMPLE_RATE
 from ..engines.base import DecodeOptions
 from ..errors import InvalidAudio, InvalidRequest
 from ..transcriber import Transcriber, Transcript
+from ..windowing import Segment
 
 AUDIO_INPUT = "audio"
 #: One second of a quiet tone: loud enough not to be skipped as silence, so warm-up really decodes.
@@ -68,15 +69,16 @@ class WhisperModel(Model):
 
     async def predict(self, payload: InferRequest, headers: Optional[dict] = None) -> InferResponse:
         parameters = decode_parameters(request_parameters(payload))
-        with_segments = parameters.pop("timestamps")
-        transcript = await self._transcribe(audio_input(payload), self.transcriber.options(**parameters))
+        words = parameters.pop("word_timestamps")
+        with_segments = parameters.pop("timestamps") or words
+        transcript = await self._transcribe(audio_input(payload), self.transcriber.options(**parameters), words)
         return transcript_response(self.name, payload.id, transcript, with_segments)
 
-    async def _transcribe(self, tensor: InferInput, options: DecodeOptions) -> Transcript:
+    async def _transcribe(self, tensor: InferInput, options: DecodeOptions, words: bool) -> Transcript:
         if tensor.datatype == "BYTES":
-            return await self.transcriber.transcribe_file(encoded_file(tensor), options)
+            return await self.transcriber.transcribe_file(encoded_file(tensor), options, words)
         if tensor.datatype == "FP32":
-            return await self.transcriber.transcribe_pcm(tensor_values(tensor), options)
+            return await self.transcriber.transcribe_pcm(tensor_values(tensor), options, words)
         raise InvalidRequest(
             f"input {AUDIO_INPUT!r} must be BYTES (an encoded file) or FP32 (16 kHz PCM), got {tensor.datatype}", "audio"
         )
@@ -87,8 +89,8 @@ def request_parameters(request: InferRequest) -> dict[str, Any]:
 
 
 def decode_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """v2 request parameters -> keyword arguments of ``Transcriber.options``, plus ``timestamps``."""
-    known = {"language", "task", "timestamps", "temperature", "prompt"}
+    """v2 request parameters -> keyword arguments of ``Transcriber.options``, plus ``timestamps`` and ``word_timestamps``."""
+    known = {"language", "task", "timestamps", "word_timestamps", "temperature", "prompt"}
     unknown = sorted(set(parameters) - known - {"binary_data_output"})
     if unknown:
         raise InvalidRequest(f"unknown parameters {unknown}; accepted: {sorted(known)}", param=unknown[0])
@@ -96,7 +98,8 @@ def decode_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
         "language": _optional_text(parameters, "language"),
         "task": _optional_text(parameters, "task"),
         "prompt": _optional_text(parameters, "prompt"),
-        "timestamps": _flag(parameters.get("timestamps", False)),
+        "timestamps": _flag(parameters.get("timestamps", False), "timestamps"),
+        "word_timestamps": _flag(parameters.get("word_timestamps", False), "word_timestamps"),
         "temperature": _number(parameters.get("temperature", 0.0)),
     }
 
@@ -135,7 +138,7 @@ def transcript_response(
 ) -> InferResponse:
     outputs = [InferOutput(name="text", shape=[1], datatype="BYTES", data=[transcript.text])]
     if with_segments:
-        segments = [{"start": s.start, "end": s.end, "text": s.text} for s in transcript.segments]
+        segments = [segment_document(segment) for segment in transcript.segments]
         outputs.append(InferOutput(name="segments", shape=[1], datatype="BYTES", data=[json.dumps(segments)]))
     return InferResponse(
         response_id=request_id or str(uuid.uuid4()),
@@ -143,6 +146,13 @@ def transcript_response(
         infer_outputs=outputs,
         parameters={"language": transcript.language or "", "duration": str(transcript.duration)},
     )
+
+
+def segment_document(segment: Segment) -> dict:
+    document = {"start": segment.start, "end": segment.end, "text": segment.text}
+    if segment.words:
+        document["words"] = [{"word": w.word.strip(), "start": w.start, "end": w.end} for w in segment.words]
+    return document
 
 
 class AudioDataPlane(DataPlane):
@@ -201,12 +211,12 @@ def _optional_text(parameters: Mapping[str, Any], name: str) -> Optional[str]:
     return value
 
 
-def _flag(value: Any) -> bool:
+def _flag(value: Any, name: str) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise InvalidRequest(f"parameter 'timestamps' must be a boolean, got {value!r}", param="timestamps")
+    raise InvalidRequest(f"parameter {name!r} must be a boolean, got {value!r}", param=name)
 
 
 def _number(value: Any) -> float:
