@@ -42,6 +42,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from .aligner import WordAligner
     from .audio import AudioLimits
     from .metrics import RequestMetricsMiddleware, track_queue_depth
+    from .server.demo import install_demo_page
     from .server.errors import install_error_handlers
     from .server.openai import OpenAIAudioRoutes
     from .server.realtime import RealtimeRoutes
@@ -65,6 +66,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     install_error_handlers(app)
     OpenAIAudioRoutes(transcriber, namespace.model_name).install(app)
     RealtimeRoutes(transcriber, namespace.model_name).install(app)
+    install_demo_page(app)
     app.add_middleware(UploadLimitMiddleware, limits=limits)
     app.add_middleware(RequestMetricsMiddleware)
     track_queue_depth(engine.queue_depth)
