@@ -44,10 +44,11 @@ def test_local_agreement_sends_only_words_two_hypotheses_share_and_never_takes_b
     assert agreement.update("And so my") == ""
     assert agreement.update("And so my fellow Amer") == "And so my"
     assert agreement.update("And so my fellow Americans, ask") == " fellow"
-    assert agreement.update("And so, my fellow Americans, ask not") == ""  # a revision of sent words: wait
-    assert agreement.update("And so my fellow Americans, ask not what") == ""
-    assert agreement.update("And so my fellow Americans, ask not what your") == " Americans, ask not what"
-    assert agreement.sent == "And so my fellow Americans, ask not what".split()
+    assert agreement.update("And so, my fellow Americans, ask not") == " Americans, ask"  # "so," agrees with "so"
+    assert agreement.update("And so my fellow-Americans ask not what") == ""  # a revision of sent words: wait
+    assert agreement.update("And so my fellow Americans, ask not what your") == ""
+    assert agreement.update("And so my fellow Americans, ask not what your country") == " not what your"
+    assert agreement.sent == "And so my fellow Americans, ask not what your".split()
 
 
 def test_stream_resampler_keeps_pitch_and_length_across_chunks():

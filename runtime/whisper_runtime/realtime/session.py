@@ -20,10 +20,10 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from ..contract import SAMPLE_RATE
-from ..engines.base import DecodeOptions
+from ..engines.base import DecodeOptions, WindowRequest
 from ..errors import InvalidRequest, WhisperError
 from ..transcriber import Transcriber
-from ..windowing import FRAME_SAMPLES
+from ..windowing import FRAME_SAMPLES, is_silent
 from .agreement import LocalAgreement
 from .vad import EnergyVad, TurnDetection
 
@@ -239,16 +239,21 @@ class TranscriptionSession:
         return size >= MIN_PARTIAL_SECONDS * SAMPLE_RATE and size > utterance.decoded_samples
 
     async def decode_partial(self) -> None:
+        """One engine pass over the open utterance (at most one window long): a partial needs no resumed tail,
+        whose speech is still coming in anyway. Failures are not reported: the final reports its own."""
         utterance = self._open
-        if utterance is None:
+        engine = self.transcriber.engine
+        if utterance is None or not engine.healthy():
             return
         audio = self._buffer[utterance.start_sample - self._buffer_start :].copy()
         utterance.decoded_samples = audio.size
+        if is_silent(audio):
+            return
         try:
-            transcript = await self.transcriber.transcribe_pcm(audio, self.options)
+            [result] = await engine.transcribe([WindowRequest(audio, self.options)])
         except WhisperError:
-            return  # a failed partial is not reported: the final transcript reports its own failure
-        delta = utterance.agreement.update(transcript.text)
+            return
+        delta = utterance.agreement.update(result.text)
         if delta and self._open is utterance:
             self._emit(TranscriptDelta(utterance.item_id, delta))
 

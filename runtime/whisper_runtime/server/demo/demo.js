@@ -71,18 +71,26 @@ function onRealtimeEvent(event) {
 }
 
 async function startMicrophone() {
-  const stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1 } });
+  // The browser's voice-call processing (echo cancellation, noise suppression, gain control) hurts recognition.
+  const stream = await navigator.mediaDevices.getUserMedia({
+    audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+  });
   const context = new AudioContext({ sampleRate: CAPTURE_RATE });
   await context.audioWorklet.addModule("pcm-worklet.js");
   const capture = new AudioWorkletNode(context, "pcm16-capture");
   context.createMediaStreamSource(stream).connect(capture);
   capture.connect(context.destination); // silent: keeps the node pulled by the audio graph
   const socket = new WebSocket(realtimeUrl());
+  const waiting = []; // chunks captured while the socket connects: the first words are not lost
+  const append = (chunk) => JSON.stringify({ type: "input_audio_buffer.append", audio: base64(chunk) });
+  socket.onopen = () => waiting.splice(0).forEach((chunk) => socket.send(append(chunk)));
   socket.onmessage = (message) => onRealtimeEvent(JSON.parse(message.data));
   socket.onclose = () => stopMicrophone("disconnected");
   capture.port.onmessage = (message) => {
     if (socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ type: "input_audio_buffer.append", audio: base64(message.data) }));
+      socket.send(append(message.data));
+    } else if (socket.readyState === WebSocket.CONNECTING) {
+      waiting.push(message.data);
     }
   };
   microphone = { stream, context, socket };
