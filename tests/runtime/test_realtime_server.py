@@ -8,7 +8,9 @@ import asyncio
 import base64
 import json
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import openai
 import pytest
@@ -146,3 +148,19 @@ async def test_other_intents_are_refused_with_an_error_event(server):
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await socket.recv()
         assert closed.value.rcvd.code == 1008
+
+
+def test_realtime_bench_measures_latency_and_sessions_at_real_time_pace(server, tmp_path):
+    """bench/realtime_bench.py against this server (tiny.en, CPU): the numbers docs/runtime.md reports for CPU."""
+    bench = Path(__file__).resolve().parents[2] / "bench"
+    data, results = tmp_path / "data", tmp_path / "results.jsonl"
+    subprocess.run([sys.executable, str(bench / "prepare_data.py"), "--out", str(data), "--long-minutes", "0.1",
+                    "--clips", "4"], check=True)  # fmt: skip
+    subprocess.run([sys.executable, str(bench / "realtime_bench.py"), "--data", str(data), "--url", server.http_url,
+                    "--sessions", "1,2,4", "--utterances", "2", "--results", str(results)],
+                   check=True, cwd=bench, timeout=600)  # fmt: skip
+    record = json.loads(results.read_text())
+    first = record["levels"][0]
+    assert first["sessions"] == 1 and first["completed"] == first["utterances"] == 2
+    assert 0 < first["after_stopped_p50"] <= first["latency_p50"] and first["wer"] < 40
+    assert record["max_real_time_sessions"] in (0, 1, 2, 4)
