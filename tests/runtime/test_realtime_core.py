@@ -1,16 +1,30 @@
-"""The realtime core without a server: turn detection, growing partial text, stream resampling, event shapes."""
+"""The realtime core without a server: turn detection, growing partial text, stream resampling, event shapes,
+the session's event flow."""
 
 from __future__ import annotations
+
+import asyncio
 
 import numpy as np
 import pytest
 from runtime_samples import sine
 
+from whisper_runtime.audio import AudioLimits
+from whisper_runtime.engines.transformers_engine import TransformersEngine
 from whisper_runtime.errors import InvalidAudio, InvalidRequest
 from whisper_runtime.realtime.agreement import LocalAgreement
 from whisper_runtime.realtime.resample import StreamResampler
+from whisper_runtime.realtime.session import (
+    Cleared,
+    Committed,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptFailed,
+    TranscriptionSession,
+)
 from whisper_runtime.realtime.vad import EnergyVad, Turn, TurnDetection
 from whisper_runtime.server.realtime_events import SessionSettings, check_event_type, parse_client_event
+from whisper_runtime.transcriber import Transcriber
 
 MODELS = {"whisper", "whisper-1"}
 
@@ -89,3 +103,33 @@ def test_session_update_merges_and_refuses_what_is_not_served():
 def test_unknown_or_malformed_client_events_are_refused(text):
     with pytest.raises(InvalidRequest):
         check_event_type(parse_client_event(text))
+
+
+@pytest.mark.model
+async def test_session_events_in_order_and_overlong_speech_split_at_whispers_window(tiny_en_dir):
+    """The session's own event flow, cheaply: the engine is built but never started, so every final fails."""
+    engine = TransformersEngine(tiny_en_dir, dtype="float32")
+    transcriber = Transcriber(engine, AudioLimits(max_bytes=2**20, max_seconds=60))
+    events = []
+    session = TranscriptionSession(transcriber, transcriber.options(), TurnDetection(), events.append)
+    stream = np.concatenate([sine(31.0, amplitude=0.1), silence(1.0)])
+    for start in range(0, stream.size, 1600):
+        session.append(stream[start : start + 1600])
+    await asyncio.sleep(0.1)
+    assert events == [
+        SpeechStarted("item_0001", 0),
+        SpeechStopped("item_0001", 30000),
+        Committed("item_0001", None),
+        SpeechStarted("item_0002", 30000),
+        SpeechStopped("item_0002", 31000),
+        Committed("item_0002", "item_0001"),
+        TranscriptFailed("item_0001", "the speech engine is not running"),
+        TranscriptFailed("item_0002", "the speech engine is not running"),
+    ]
+    session.configure(transcriber.options(), None)  # the client commits from now on
+    session.clear()
+    assert events[-1] == Cleared()
+    session.append(silence(0.05))
+    with pytest.raises(InvalidRequest):
+        session.commit()  # less than 100 ms since the clear
+    await session.close()
