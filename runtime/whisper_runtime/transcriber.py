@@ -123,7 +123,7 @@ class Transcriber:
         audio = validate_pcm(samples, self.limits)
         windows = [window for window in cut_windows(audio) if not is_silent(window.samples)]
         started = time.perf_counter()
-        pending = [asyncio.ensure_future(self._decode_window(window, options)) for window in windows]
+        pending = [asyncio.ensure_future(self._decode_window(window, options, started)) for window in windows]
         try:
             for task in pending:
                 for final in await task:
@@ -133,13 +133,14 @@ class Transcriber:
             for task in pending:
                 task.cancel()
 
-    async def _decode_window(self, window: Window, options: DecodeOptions) -> list[FinalWindow]:
+    async def _decode_window(self, window: Window, options: DecodeOptions, started: float) -> list[FinalWindow]:
         """A window's final stretches: the window itself, and the rest it resumed at, if any (decoded once more)."""
-        [result] = await self.engine.transcribe([WindowRequest(window.samples, options)])
+        [result] = await self.engine.transcribe([WindowRequest(window.samples, options, (started, window.offset_seconds))])
         resumed = resumption(window, result.segments)
         if resumed is None:
             return [FinalWindow(window, result)]
-        [rest_result] = await self.engine.transcribe([WindowRequest(resumed.rest.samples, options)])
+        rest = WindowRequest(resumed.rest.samples, options, (started, resumed.rest.offset_seconds))
+        [rest_result] = await self.engine.transcribe([rest])
         return [FinalWindow(window, _keeping(result, resumed.kept)), FinalWindow(resumed.rest, rest_result)]
 
     async def _with_words(self, finals: list[FinalWindow]) -> list[Segment]:

@@ -91,3 +91,27 @@ async def test_micro_batcher_survives_a_failing_batch():
         await batcher.submit([0])
     assert await batcher.submit([3]) == [3]
     await batcher.stop()
+
+
+async def test_micro_batcher_takes_the_lowest_key_first():
+    """A resumed rest (key: its place in the recording) overtakes the later windows already waiting."""
+    release = threading.Event()
+    batches: list[list[float]] = []
+
+    def decode(items):
+        release.wait(5)
+        batches.append(list(items))
+        return list(items)
+
+    batcher = MicroBatcher(decode, max_batch=2, max_wait_seconds=0.001, key=lambda item: item)
+    batcher.start()
+    first = asyncio.create_task(batcher.submit([0.0]))
+    await asyncio.sleep(0.1)  # decoding alone, held until released
+    later = asyncio.create_task(batcher.submit([60.0, 90.0, 120.0]))
+    await asyncio.sleep(0.05)
+    rest = asyncio.create_task(batcher.submit([20.0]))
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.gather(first, later, rest)
+    assert batches == [[0.0], [20.0, 60.0], [90.0, 120.0]]
+    await batcher.stop()

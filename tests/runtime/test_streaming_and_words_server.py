@@ -31,15 +31,16 @@ def three_windows(tmp_path_factory):
     return speech.join_clips(long_form_clips()[:16], tmp_path_factory.mktemp("stream") / "three.wav", gap_seconds=0.5)
 
 
-def timed_events(stream) -> list[tuple[float, object]]:
-    started = time.perf_counter()
+def timed_events(stream, started: float) -> list[tuple[float, object]]:
+    """Each event with the seconds from ``started`` (before the request was sent) to its arrival."""
     return [(time.perf_counter() - started, event) for event in stream]
 
 
 def test_openai_client_streams_deltas_then_done(openai_client, three_windows):
     with three_windows.path.open("rb") as file:
+        started = time.perf_counter()
         stream = openai_client.audio.transcriptions.create(model="whisper", file=file, stream=True)
-        events = timed_events(stream)
+        events = timed_events(stream, started)
     kinds = [event.type for _, event in events]
     assert kinds[-1] == "transcript.text.done" and set(kinds[:-1]) == {"transcript.text.delta"}
     assert len(kinds) - 1 >= 3, "one delta per final stretch of a three-window recording"

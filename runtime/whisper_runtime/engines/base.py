@@ -31,6 +31,10 @@ class DecodeOptions:
 class WindowRequest:
     audio: np.ndarray
     options: DecodeOptions
+    #: Engines that queue windows decode the lowest first: (when its request began, seconds into the recording).
+    #: Requests are served in arrival order, and within one, a window's resumed rest overtakes the later windows,
+    #: so the recording's text becomes final from its start (what streaming needs).
+    priority: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclasses.dataclass(frozen=True)

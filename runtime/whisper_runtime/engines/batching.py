@@ -1,13 +1,15 @@
 """An asyncio micro-batcher: windows that arrive within a few milliseconds share one forward pass.
 
 Engines without their own scheduler (Transformers) use it so that concurrent requests are batched
-together, not only the windows of one request.
+together, not only the windows of one request. Waiting items are taken lowest ``key`` first (ties in
+arrival order).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, Generic, Sequence, TypeVar
+import itertools
+from typing import Any, Callable, Generic, Sequence, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -19,11 +21,14 @@ class MicroBatcher(Generic[Item, Result]):
         decode_batch: Callable[[Sequence[Item]], list[Result]],
         max_batch: int,
         max_wait_seconds: float = 0.005,
+        key: Callable[[Item], Any] = lambda item: 0,
     ):
         self._decode_batch = decode_batch
         self._max_batch = max_batch
         self._max_wait = max_wait_seconds
-        self._queue: asyncio.Queue[tuple[Item, asyncio.Future[Result]]] = asyncio.Queue()
+        self._key = key
+        self._arrivals = itertools.count()
+        self._queue: asyncio.PriorityQueue[tuple[Any, int, Item, asyncio.Future[Result]]] = asyncio.PriorityQueue()
         self._worker: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -46,7 +51,7 @@ class MicroBatcher(Generic[Item, Result]):
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in items]
         for item, future in zip(items, futures):
-            self._queue.put_nowait((item, future))
+            self._queue.put_nowait((self._key(item), next(self._arrivals), item, future))
         return list(await asyncio.gather(*futures))
 
     async def _run(self) -> None:
@@ -65,12 +70,18 @@ class MicroBatcher(Generic[Item, Result]):
                     future.set_result(result)
 
     async def _collect(self) -> list[tuple[Item, asyncio.Future[Result]]]:
-        batch = [await self._queue.get()]
+        batch = [self._entry(await self._queue.get())]
         deadline = asyncio.get_running_loop().time() + self._max_wait
         while len(batch) < self._max_batch:
             timeout = deadline - asyncio.get_running_loop().time()
             try:
-                batch.append(self._queue.get_nowait() if timeout <= 0 else await asyncio.wait_for(self._queue.get(), timeout))
+                entry = self._queue.get_nowait() if timeout <= 0 else await asyncio.wait_for(self._queue.get(), timeout)
+                batch.append(self._entry(entry))
             except (asyncio.QueueEmpty, asyncio.TimeoutError):
                 break
         return batch
+
+    @staticmethod
+    def _entry(queued: tuple[Any, int, Item, asyncio.Future[Result]]) -> tuple[Item, asyncio.Future[Result]]:
+        _, _, item, future = queued
+        return item, future

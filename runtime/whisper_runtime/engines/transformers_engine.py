@@ -37,7 +37,7 @@ class TransformersEngine:
     def __init__(self, model_dir: Path, dtype: str = "bfloat16", max_batch: int = 16):
         self._model_dir = Path(model_dir)
         self._device, self._dtype = choose_device_and_dtype(dtype)
-        self._batcher = MicroBatcher(self._decode_batch, max_batch=max_batch)
+        self._batcher = MicroBatcher(self._decode_batch, max_batch=max_batch, key=lambda window: window.priority)
         self._model: Optional[WhisperForConditionalGeneration] = None
         self.vocabulary = WhisperVocabulary.from_model_dir(self._model_dir)
         self.multilingual = self.vocabulary.multilingual

@@ -135,9 +135,9 @@ async def stream_events(
     try:
         async for final in _prepended(first, rest):
             text = final.result.text.strip()
-            if text:
-                separator = " " if any(each.result.text.strip() for each in finals) else ""
-                yield _event({"type": "transcript.text.delta", "delta": separator + text})
+            if text:  # joined with a space, as the whole text is: the deltas add up to it exactly
+                spoken = any(each.result.text.strip() for each in finals)
+                yield _event({"type": "transcript.text.delta", "delta": (" " if spoken else "") + text})
             finals.append(final)
     except Exception as error:  # past the first byte, an error event is the only way left to tell the client
         yield _event({"type": "error", "error": _error_body(error)})
