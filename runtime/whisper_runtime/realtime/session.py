@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import time
 from typing import Callable, Optional, Union
 
 import numpy as np
@@ -250,7 +251,8 @@ class TranscriptionSession:
         if is_silent(audio):
             return
         try:
-            [result] = await engine.transcribe([WindowRequest(audio, self.options)])
+            # Queued like a request that arrives now (the transcriber's clock): after the finals already waiting.
+            [result] = await engine.transcribe([WindowRequest(audio, self.options, (time.perf_counter(), 0.0))])
         except WhisperError:
             return
         delta = utterance.agreement.update(result.text)
