@@ -86,6 +86,8 @@ class _Utterance:
     item_id: str
     start_sample: int
     agreement: LocalAgreement = dataclasses.field(default_factory=LocalAgreement)
+    #: Set once its final (or failure) is sent: no delta may follow it.
+    finished: bool = False
     decoded_samples: int = 0
 
 
@@ -182,7 +184,7 @@ class TranscriptionSession:
         self._drop_before(end_sample)
         self._emit(Committed(utterance.item_id, self._last_item))
         self._last_item = utterance.item_id
-        task = asyncio.get_running_loop().create_task(self._final(utterance.item_id, audio.copy(), self._last_final))
+        task = asyncio.get_running_loop().create_task(self._final(utterance, audio.copy(), self._last_final))
         self._last_final = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -218,16 +220,19 @@ class TranscriptionSession:
     def _new_item_id(self) -> str:
         return f"item_{next(self._item_numbers):04d}"
 
-    async def _final(self, item_id: str, audio: np.ndarray, previous: Optional[asyncio.Task]) -> None:
+    async def _final(self, utterance: _Utterance, audio: np.ndarray, previous: Optional[asyncio.Task]) -> None:
         decode = asyncio.ensure_future(self.transcriber.transcribe_pcm(audio, self.options))
         try:
             if previous is not None:
                 await asyncio.wait([previous])
             transcript = await decode
         except WhisperError as error:
-            self._emit(TranscriptFailed(item_id, error.message))
+            utterance.finished = True
+            self._emit(TranscriptFailed(utterance.item_id, error.message))
         else:
-            self._emit(TranscriptCompleted(item_id, transcript.text.strip(), round(audio.size / SAMPLE_RATE, 3)))
+            utterance.finished = True
+            text = transcript.text.strip()
+            self._emit(TranscriptCompleted(utterance.item_id, text, round(audio.size / SAMPLE_RATE, 3)))
         finally:
             decode.cancel()
 
@@ -256,7 +261,7 @@ class TranscriptionSession:
         except WhisperError:
             return
         delta = utterance.agreement.update(result.text)
-        if delta and self._open is utterance:
+        if delta and not utterance.finished:  # as OpenAI's, deltas may follow the commit, never the final
             self._emit(TranscriptDelta(utterance.item_id, delta))
 
 
