@@ -9,8 +9,8 @@ STAMP := $(VENV)/.installed
 setup: system-packages python binaries assets
 
 system-packages:
-	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null)
+	@command -v espeak-ng >/dev/null && command -v sox >/dev/null && command -v chromium >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox chromium >/dev/null)
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)

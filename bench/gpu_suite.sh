@@ -6,6 +6,7 @@
 #   bench/gpu_suite.sh ablation  MODEL_DIR DATA_DIR   # no fp8 KV, no torch.compile, no CUDA graphs
 #   bench/gpu_suite.sh http      MODEL_DIR DATA_DIR   # whisper-runtime over HTTP: cold start (profiled), then warm
 #   bench/gpu_suite.sh peer      MODEL_DIR DATA_DIR   # our server against `vllm serve` (PEER_SERVERS="ours peer")
+#   bench/gpu_suite.sh realtime  MODEL_DIR DATA_DIR   # realtime WebSocket sessions at real-time pace (bench/realtime_bench.py)
 #
 # Several phases in one call: PHASES="engines sweep" bench/gpu_suite.sh - MODEL_DIR DATA_DIR.
 # A step starts only while the call has time left for it (CALL_BUDGET seconds in all), so a call is never cut
@@ -90,6 +91,12 @@ run_phase() {  # phase, then runtime flags
         grep '^|' "$out/peer-$server.log" || tail -n 5 "$out/peer-$server.log"
         kv_tokens "server-$server"
       done
+    realtime)  # live sessions over /v1/realtime at real-time pace, more until the p95 final latency passes 2 s
+      time_for 300 realtime || return 0
+      timeout $(( budget - SECONDS )) python3 "$here/realtime_bench.py" --model_dir "$model" --data "$data" \
+        --label realtime --sessions "${REALTIME_SESSIONS:-16,32,64,128,256,512}" --log "$out/server-realtime.log" \
+        --results "$results" --engine vllm "$@" > "$out/realtime.log" 2>&1
+      grep '^|' "$out/realtime.log" || tail -n 5 "$out/realtime.log"
       ;;
     *) echo "unknown phase $phase" >&2; exit 2 ;;
   esac

@@ -51,9 +51,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from .audio import AudioLimits
     from .memory import cap_malloc_arenas
     from .metrics import RequestMetricsMiddleware, track_queue_depth
+    from .server.demo import install_demo_page
     from .server.errors import ErrorBoundaryMiddleware, install_error_handlers
     from .server.http_server import WhisperModelServer, install_refusals
     from .server.openai import OpenAIAudioRoutes
+    from .server.realtime import RealtimeRoutes
     from .server.request_limits import BodyTimeouts, RequestLimitsMiddleware
     from .server.v2 import AudioDataPlane, WhisperModel
     from .server.v2_rest import install_infer_route
@@ -76,6 +78,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     install_error_handlers(app)
     install_refusals(app)
     OpenAIAudioRoutes(transcriber, namespace.model_name).install(app)
+    RealtimeRoutes(transcriber, namespace.model_name).install(app)
+    install_demo_page(app)
     timeouts = BodyTimeouts(idle_seconds=namespace.body_idle_timeout, total_seconds=namespace.body_timeout)
     app.add_middleware(RequestLimitsMiddleware, limits=limits, timeouts=timeouts)
     app.add_middleware(RequestMetricsMiddleware)

@@ -110,10 +110,10 @@ def is_silent(samples: np.ndarray, threshold_dbfs: float = SILENCE_DBFS) -> bool
     """True when no 20 ms frame of the window rises above ``threshold_dbfs`` (RMS)."""
     if samples.size == 0:
         return True
-    return float(_frame_levels_db(samples).max()) < threshold_dbfs
+    return float(frame_levels_db(samples).max()) < threshold_dbfs
 
 
-def _frame_levels_db(samples: np.ndarray) -> np.ndarray:
+def frame_levels_db(samples: np.ndarray) -> np.ndarray:
     """RMS level (dBFS) of each 20 ms frame; a partial last frame is padded with zeros."""
     frame = FRAME_SAMPLES
     padded = np.pad(samples, (0, (-samples.size) % frame))
@@ -194,7 +194,7 @@ def _frame(seconds: float) -> int:
 
 def _quiet_frames(samples: np.ndarray) -> np.ndarray:
     """Which 20 ms frames are at least ``PAUSE_BELOW_PEAK_DB`` below the loudest one (pauses, not speech)."""
-    levels = _frame_levels_db(samples)
+    levels = frame_levels_db(samples)
     return levels <= levels.max(initial=-np.inf) - PAUSE_BELOW_PEAK_DB
 
 
