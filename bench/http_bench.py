@@ -60,10 +60,13 @@ async def wait_ready(base_url: str, process: subprocess.Popen, timeout: float = 
 
 
 def stop_server(process: subprocess.Popen) -> None:
-    """SIGTERM to the server's process group (vLLM's engine core included), SIGKILL after a minute."""
-    os.killpg(process.pid, signal.SIGTERM)
+    """SIGTERM to the server's process group (vLLM's engine core included), SIGKILL after a minute; a server
+    that already exited is left alone (its log says why)."""
     try:
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
+    except ProcessLookupError:
+        return
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
 

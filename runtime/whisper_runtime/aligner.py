@@ -48,7 +48,9 @@ class WordAligner:
     def __init__(self, model_dir: Path, vocabulary: WhisperVocabulary, dtype: str = "bfloat16"):
         self._model_dir = Path(model_dir)
         self._vocabulary = vocabulary
-        self._device, self._dtype = choose_device_and_dtype(dtype)
+        #: Resolved to a device at the first request, not here: touching CUDA at start-up, before vLLM forks its
+        #: engine core, makes the fork fail ("Cannot re-initialize CUDA in forked subprocess", seen on the H200).
+        self._requested_dtype = dtype
         self._features = WhisperFeatureExtractor.from_pretrained(self._model_dir)
         self._model: Optional[WhisperForConditionalGeneration] = None
         self._loading = threading.Lock()
@@ -93,10 +95,10 @@ class WordAligner:
         rows = [start + text + [end_of_text] for start, text in zip(starts, texts)]
         width = max(len(row) for row in rows)
         # Padding after the end is harmless: the decoder is causal, earlier positions never see it.
-        decoder_ids = torch.tensor([row + [end_of_text] * (width - len(row)) for row in rows], device=self._device)
+        decoder_ids = torch.tensor([row + [end_of_text] * (width - len(row)) for row in rows], device=model.device)
         features = self._features([window.audio for window in windows], sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
         # The encoder runs on its own: asked for attention, it would also return its own 1500 x 1500 maps.
-        encoded = model.model.encoder(features.to(self._device, self._dtype))
+        encoded = model.model.encoder(features.to(model.device, model.dtype))
         output = model(encoder_outputs=encoded, decoder_input_ids=decoder_ids, output_attentions=True)
         heads = model.generation_config.alignment_heads
         stacked = torch.stack([output.cross_attentions[layer][:, head] for layer, head in heads], dim=1).float().cpu().numpy()
@@ -106,8 +108,9 @@ class WordAligner:
     def _loaded(self) -> WhisperForConditionalGeneration:
         with self._loading:
             if self._model is None:
+                device, dtype = choose_device_and_dtype(self._requested_dtype)
                 model = WhisperForConditionalGeneration.from_pretrained(
-                    self._model_dir, dtype=self._dtype, attn_implementation="eager"
+                    self._model_dir, dtype=dtype, attn_implementation="eager"
                 )
-                self._model = model.to(self._device).eval()
+                self._model = model.to(device).eval()
             return self._model
