@@ -59,6 +59,12 @@ async def wait_ready(base_url: str, process: subprocess.Popen, timeout: float = 
     raise TimeoutError(f"the server was not ready after {timeout:.0f} s")
 
 
+def exit_on_sigterm() -> None:
+    """``timeout`` sends SIGTERM: exit through the ``finally`` blocks, so the server is stopped, not left holding
+    the GPU for the next step."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+
+
 def stop_server(process: subprocess.Popen) -> None:
     """SIGTERM to the server's process group (vLLM's engine core included), SIGKILL after a minute; a server
     that already exited is left alone (its log says why)."""
@@ -189,6 +195,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path)
     parser.add_argument("--profile", type=Path, help="folder for py-spy profiles of the server under load")
     args, runtime_flags = parser.parse_known_args()
+    exit_on_sigterm()
     asyncio.run(run(args, runtime_flags))
 
 

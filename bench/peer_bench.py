@@ -36,7 +36,7 @@ import numpy as np
 import soundfile
 
 from common import Item, accuracy, append_jsonl, load_workload, percentile, print_table
-from http_bench import MODEL_NAME, free_port, start_server, stop_server, wait_ready
+from http_bench import MODEL_NAME, exit_on_sigterm, free_port, start_server, stop_server, wait_ready
 
 LANGUAGES = {"en": "en", "detected": None}
 
@@ -308,6 +308,7 @@ def main() -> None:
     parser.add_argument("--log", type=Path, default=Path("server.log"))
     parser.add_argument("--results", type=Path)
     args, runtime_flags = parser.parse_known_args()
+    exit_on_sigterm()
     asyncio.run(run(args, runtime_flags))
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import websockets
 
 from common import Item, append_jsonl, corpus_wer, load_workload, percentile, print_table
-from http_bench import start_server, stop_server, wait_ready
+from http_bench import exit_on_sigterm, start_server, stop_server, wait_ready
 
 WIRE_RATE = 24000
 CHUNK_SECONDS = 0.1
@@ -196,6 +196,7 @@ def main() -> None:
     args, runtime_flags = parser.parse_known_args()
     if args.url is None and args.model_dir is None:
         parser.error("give --url of a running runtime or --model_dir to start one")
+    exit_on_sigterm()
     asyncio.run(run(args, runtime_flags))
 
 
