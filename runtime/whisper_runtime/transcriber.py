@@ -77,6 +77,8 @@ class Transcriber:
         self.defaults = defaults
         self.aligner = aligner
         self._running = 0
+        #: The last trim started when the server went idle (kept referenced: asyncio holds tasks weakly).
+        self._trim: Optional[asyncio.Task] = None
 
     def options(
         self,
@@ -128,14 +130,15 @@ class Transcriber:
 
     @contextlib.asynccontextmanager
     async def _in_flight(self):
-        """Counts the work in flight; when the last piece ends, freed memory goes back to the system (memory.py)."""
+        """Counts the work in flight; when the last piece ends, freed memory goes back to the system (memory.py),
+        in a worker thread after the answer, not before it."""
         self._running += 1
         try:
             yield
         finally:
             self._running -= 1
             if self._running == 0:
-                await asyncio.to_thread(release_free_memory)
+                self._trim = asyncio.ensure_future(asyncio.to_thread(release_free_memory))
 
     async def final_windows(self, samples: np.ndarray, options: DecodeOptions) -> AsyncIterator[FinalWindow]:
         """Each stretch of the recording as soon as its text is final, in recording order.

@@ -85,6 +85,9 @@ def _string_elements(data: msgspec.Raw) -> list[Any]:
     return list(np.asarray(msgspec.json.decode(data), dtype=object).reshape(-1))
 
 
+_NOT_BASE64 = "BYTES data in JSON must be the base64-encoded audio file"
+
+
 def _base64_audio(element: Any) -> bytes:
     """One base64 JSON string -> the file's bytes. Decoded straight from the body first (a base64 string
     needs no escapes); a string with escapes (e.g. ``\\/``), or a nested list's string, is unescaped first."""
@@ -97,17 +100,19 @@ def _base64_audio(element: Any) -> bytes:
                 pass
         element = msgspec.json.decode(element)
     if not isinstance(element, str):
-        raise InvalidAudio("BYTES data in JSON must be the base64-encoded audio file", param="audio")
+        raise InvalidAudio(_NOT_BASE64, param="audio")
     try:
         return pybase64.b64decode(element, validate=True)
     except (binascii.Error, ValueError) as error:
-        raise InvalidAudio("BYTES data in JSON must be the base64-encoded audio file", param="audio") from error
+        raise InvalidAudio(_NOT_BASE64, param="audio") from error
 
 
 def install_infer_route(app: FastAPI, dataplane: DataPlane) -> None:
     """Register ``POST /v2/models/{name}/infer`` ahead of KServe's (call before the server starts)."""
 
     async def infer(request: Request, model_name: str) -> Response:
+        if not await dataplane.model_ready(model_name, True):  # before a body of up to --max_upload_mb is parsed
+            raise ModelNotReady(model_name)
         body = await request.body()
         headers = dict(request.headers)
         json_length = header_length(headers)
@@ -115,8 +120,6 @@ def install_infer_route(app: FastAPI, dataplane: DataPlane) -> None:
             infer_request = json_infer_request(body, model_name)
         else:
             infer_request = binary_infer_request(body, json_length, model_name)
-        if not await dataplane.model_ready(model_name, True):
-            raise ModelNotReady(model_name)
         response, _ = await dataplane.infer(model_name=model_name, request=infer_request, headers=headers)
         encoded, response_headers = dataplane.encode(model_name=model_name, response=response, headers=headers,
                                                      req_attributes={})
