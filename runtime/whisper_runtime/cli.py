@@ -51,6 +51,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from .audio import AudioLimits
     from .memory import cap_malloc_arenas
     from .metrics import RequestMetricsMiddleware, track_queue_depth
+    from .server.auth import ApiKeyInterceptor, ApiKeyMiddleware, load_api_key
     from .server.demo import install_demo_page
     from .server.errors import ErrorBoundaryMiddleware, install_error_handlers
     from .server.http_server import WhisperModelServer, install_refusals
@@ -64,6 +65,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     cap_malloc_arenas()
     namespace = build_parser().parse_args(argv)
     runtime_args = contract.RuntimeArgs.from_namespace(namespace)
+    api_key = load_api_key(runtime_args.api_key_file)  # before the model loads: a missing Secret fails fast
     limits = AudioLimits.from_megabytes(runtime_args.max_upload_mb, runtime_args.max_audio_seconds)
     engine = build_engine(runtime_args, namespace.model_dir)
     transcriber = Transcriber(
@@ -82,6 +84,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     install_demo_page(app)
     timeouts = BodyTimeouts(idle_seconds=namespace.body_idle_timeout, total_seconds=namespace.body_timeout)
     app.add_middleware(RequestLimitsMiddleware, limits=limits, timeouts=timeouts)
+    if api_key:
+        app.add_middleware(ApiKeyMiddleware, api_key=api_key)
     app.add_middleware(RequestMetricsMiddleware)
     app.add_middleware(ErrorBoundaryMiddleware)
     track_queue_depth(engine.queue_depth)
@@ -94,6 +98,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         http_port=namespace.http_port,
         grpc_port=namespace.grpc_port,
         enable_grpc=namespace.enable_grpc,
+        grpc_interceptors=(ApiKeyInterceptor(api_key),) if api_key else (),
         max_threads=namespace.max_threads,
         enable_docs_url=namespace.enable_docs_url,
         enable_latency_logging=namespace.enable_latency_logging,

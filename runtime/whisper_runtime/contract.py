@@ -29,6 +29,8 @@ ENCODER_TOKENS_PER_WINDOW = 1500
 MODEL_FORMAT = "whisper"
 #: Environment variable the hub token Secret is mounted into.
 HF_TOKEN_ENV = "HF_TOKEN"
+#: Environment variable the runtime reads its API key from when ``--api_key_file`` is not given.
+API_KEY_ENV = "WHISPER_API_KEY"
 
 _CC_PATTERN = re.compile(r"^(\d+)\.(\d+)$")
 
@@ -71,6 +73,8 @@ class RuntimeArgs:
     max_upload_mb: int = 1024
     default_language: Optional[str] = None
     default_task: str = "transcribe"
+    #: A file holding the API key every route but health and /metrics requires (a mounted Secret); none: open.
+    api_key_file: Optional[str] = None
 
     def __post_init__(self) -> None:
         problems = validate(self)
@@ -97,6 +101,8 @@ class RuntimeArgs:
             argv.append("--cuda_graph_sizes=" + ",".join(str(size) for size in self.cuda_graph_sizes))
         if self.default_language:
             argv.append(f"--default_language={self.default_language}")
+        if self.api_key_file:
+            argv.append(f"--api_key_file={self.api_key_file}")
         return argv
 
     @classmethod
@@ -158,6 +164,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     group.add_argument("--max_upload_mb", type=int, default=defaults.max_upload_mb)
     group.add_argument("--default_language", default=defaults.default_language)
     group.add_argument("--default_task", choices=TASKS, default=defaults.default_task)
+    group.add_argument(
+        "--api_key_file",
+        default=defaults.api_key_file,
+        help=f"file holding the API key clients must send as 'Authorization: Bearer <key>' (else ${API_KEY_ENV}; neither: no key)",
+    )
     return parser
 
 

@@ -7,7 +7,7 @@ one place, :mod:`whisper_runtime.server.errors`.
 
 from __future__ import annotations
 
-from grpc_interceptor.exceptions import PermissionDenied
+from grpc_interceptor.exceptions import PermissionDenied, Unauthenticated
 from kserve.errors import InvalidInput, ServerNotReady
 
 
@@ -64,3 +64,11 @@ class RepositoryLocked(WhisperError, PermissionDenied):
 
 class EngineNotReady(WhisperError, ServerNotReady):
     """The engine has not finished loading and warming up, or has stopped."""
+
+
+class MissingApiKey(WhisperError, Unauthenticated):
+    """The server has an API key and the request did not carry it, or carried another (HTTP 401, gRPC UNAUTHENTICATED)."""
+
+    def __init__(self, message: str):
+        WhisperError.__init__(self, message)
+        self.details = message

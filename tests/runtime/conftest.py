@@ -3,6 +3,7 @@ multilingual base model for language detection and translation."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -54,15 +55,17 @@ def _wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float =
     raise TimeoutError(f"whisper-runtime not ready after {timeout} s:\n{log.read_text()[-4000:]}")
 
 
-def _serve(model_dir: Path, log: Path):
-    """Start whisper-runtime on ``model_dir`` (Transformers, fp32, CPU), yield it once ready, stop it after."""
+@contextlib.contextmanager
+def serve_runtime(model_dir: Path, log: Path, *extra_args: str):
+    """Start whisper-runtime on ``model_dir`` (Transformers, fp32, CPU, plus ``extra_args``), yield it once ready,
+    stop it after."""
     http_port, grpc_port = free_port(), free_port()
     command = [
         sys.executable, "-m", "whisper_runtime",
         "--model_name=whisper", f"--model_dir={model_dir}", "--engine=transformers", "--dtype=float32",
         f"--http_port={http_port}", f"--grpc_port={grpc_port}", "--max_num_seqs=8",
         f"--max_upload_mb={SERVER_MAX_UPLOAD_MB}", f"--max_audio_seconds={SERVER_MAX_AUDIO_SECONDS}",
-        f"--header_timeout={SERVER_HEADER_TIMEOUT}", f"--body_idle_timeout={SERVER_BODY_IDLE_TIMEOUT}",
+        f"--header_timeout={SERVER_HEADER_TIMEOUT}", f"--body_idle_timeout={SERVER_BODY_IDLE_TIMEOUT}", *extra_args,
     ]  # fmt: skip
     with log.open("w") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=os.environ | {"OMP_NUM_THREADS": "2"})
@@ -79,15 +82,23 @@ def _serve(model_dir: Path, log: Path):
 
 
 @pytest.fixture(scope="session")
+def runtime_launcher():
+    """:func:`serve_runtime`, for a module that needs a server with flags of its own."""
+    return serve_runtime
+
+
+@pytest.fixture(scope="session")
 def runtime_server(tiny_en_dir: Path, tmp_path_factory) -> RuntimeServer:
-    yield from _serve(tiny_en_dir, tmp_path_factory.mktemp("runtime") / "server.log")
+    with serve_runtime(tiny_en_dir, tmp_path_factory.mktemp("runtime") / "server.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def base_server(tmp_path_factory) -> RuntimeServer:
     from whisper_devkit.models import ensure_model
 
-    yield from _serve(ensure_model("base"), tmp_path_factory.mktemp("runtime-base") / "server.log")
+    with serve_runtime(ensure_model("base"), tmp_path_factory.mktemp("runtime-base") / "server.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady, ServerNotR
 from ..errors import (
     EngineNotReady,
     InvalidRequest,
+    MissingApiKey,
     RepositoryLocked,
     RequestTimeout,
     UnknownModel,
@@ -35,10 +36,13 @@ _STATUS_BY_ERROR: tuple[tuple[type[WhisperError], HTTPStatus], ...] = (
     (RequestTimeout, HTTPStatus.REQUEST_TIMEOUT),
     (UnknownModel, HTTPStatus.NOT_FOUND),
     (RepositoryLocked, HTTPStatus.FORBIDDEN),
+    (MissingApiKey, HTTPStatus.UNAUTHORIZED),
     (EngineNotReady, HTTPStatus.SERVICE_UNAVAILABLE),
     (InvalidRequest, HTTPStatus.BAD_REQUEST),
 )
 OPENAI_PATH_MARKER = "/v1/audio/"
+#: OpenAI's own codes where they differ from the status phrase.
+_OPENAI_CODES = {HTTPStatus.NOT_FOUND: "model_not_found", HTTPStatus.UNAUTHORIZED: "invalid_api_key"}
 
 
 def http_status(error: WhisperError) -> HTTPStatus:
@@ -49,7 +53,7 @@ def http_status(error: WhisperError) -> HTTPStatus:
 
 
 def openai_error_body(message: str, status: HTTPStatus, param: Optional[str] = None) -> dict:
-    code = "model_not_found" if status == HTTPStatus.NOT_FOUND else status.phrase.lower().replace(" ", "_")
+    code = _OPENAI_CODES.get(status) or status.phrase.lower().replace(" ", "_")
     kind = "server_error" if status >= 500 else "invalid_request_error"
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
@@ -59,6 +63,15 @@ def error_response(path: str, error: WhisperError) -> JSONResponse:
     if OPENAI_PATH_MARKER in path:
         return JSONResponse(status_code=status, content=openai_error_body(error.message, status, error.param))
     return JSONResponse(status_code=status, content={"error": error.message})
+
+
+async def answer_closing(path: str, error: WhisperError, send, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """Answer ``error`` (plus ``headers``) with ``Connection: close``: the rest of the body stays unread, so the
+    connection is done."""
+    response = error_response(path, error)
+    kept = [(k, v) for k, v in response.raw_headers if k.lower() != b"connection"]
+    await send({"type": "http.response.start", "status": response.status_code, "headers": [*kept, *headers, (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": response.body})
 
 
 async def _handle_whisper_error(request: Request, error: WhisperError) -> JSONResponse:

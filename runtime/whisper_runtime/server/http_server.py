@@ -5,15 +5,22 @@
 - Request lines and headers must arrive within ``header_timeout`` seconds of a connection opening
   (or of a new request starting on it); uvicorn itself waits forever.
 - v1 ``:predict``/``:explain`` and versioned v2 routes answer 400 saying what to use instead.
+- The gRPC server takes interceptors of ours (the API key) ahead of KServe's own.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Optional
+from concurrent import futures
+from typing import List, Optional
 
 from fastapi import FastAPI
-from kserve import ModelServer
+from grpc import aio
+from kserve import Model, ModelServer, model_server
+from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
+from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
+from kserve.protocol.grpc.server import GRPCServer
+from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -69,11 +76,47 @@ def header_timeout_protocol(seconds: float) -> type[HttpToolsProtocol]:
     return HeaderTimeoutProtocol
 
 
+class InterceptedGRPCServer(GRPCServer):
+    """KServe's gRPC server with our interceptors ahead of KServe's two (KServe builds that tuple inside ``start``)."""
+
+    def __init__(self, *args, interceptors: tuple[aio.ServerInterceptor, ...], **kwargs):
+        super().__init__(*args, **kwargs)
+        self._interceptors = (*interceptors, LoggingInterceptor(), ExceptionToStatusInterceptor())
+
+    async def start(self, max_workers: int) -> None:
+        self._server = aio.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers),
+            interceptors=self._interceptors,
+            options=[(f"grpc.{name}", self._kwargs.get(f"grpc_{name}")) for name in ("max_send_message_length", "max_receive_message_length")],
+        )
+        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+            InferenceServicer(self._data_plane, self._model_repository_extension), self._server
+        )
+        self._server.add_insecure_port(f"[::]:{self._port}")
+        await self._server.start()
+        await self._server.wait_for_termination()
+
+
 class WhisperModelServer(ModelServer):
-    def __init__(self, *, header_timeout: float, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, *, header_timeout: float, enable_grpc: bool, grpc_interceptors: tuple[aio.ServerInterceptor, ...] = (), **kwargs):
+        super().__init__(enable_grpc=False, **kwargs)  # ``start`` runs our gRPC server instead of KServe's
         self.header_timeout = header_timeout
+        self.serve_grpc = enable_grpc
+        self.grpc_interceptors = grpc_interceptors
         self.model_repository_extension = LockedRepository(model_registry=self.registered_models)
+
+    def start(self, models: List[Model]) -> None:
+        if self.serve_grpc:
+            self._grpc_server = InterceptedGRPCServer(
+                self.grpc_port,
+                self.dataplane,
+                self.model_repository_extension,
+                kwargs=vars(model_server.args),
+                grace_period=self.grace_period,
+                interceptors=self.grpc_interceptors,
+            )
+            self.servers.append(self._grpc_server.start(self.max_threads))
+        super().start(models)
 
     def setup_event_loop(self) -> None:
         """``start()`` calls this after building the REST server and before it serves: set uvicorn's protocol here."""

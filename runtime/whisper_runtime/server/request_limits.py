@@ -14,7 +14,7 @@ import dataclasses
 
 from ..audio import AudioLimits, check_upload_size
 from ..errors import InvalidRequest, RequestTimeout, UploadTooLarge, WhisperError
-from .errors import error_response
+from .errors import answer_closing
 
 #: Room for the multipart envelope or the v2 JSON header around the audio itself.
 ENVELOPE_BYTES = 64 * 1024
@@ -38,7 +38,7 @@ class RequestLimitsMiddleware:
             return
         refusal = self._refusal(scope)
         if refusal is not None:
-            await _answer_closing(scope["path"], refusal, send)
+            await answer_closing(scope["path"], refusal, send)
             return
         body = _BoundedBody(receive, self.limits, self.timeouts)
         answered = False
@@ -51,14 +51,14 @@ class RequestLimitsMiddleware:
                 await send(message)
             elif not answered and message["type"] == "http.response.start":
                 answered = True
-                await _answer_closing(scope["path"], body.refused, send)
+                await answer_closing(scope["path"], body.refused, send)
 
         try:
             await self.app(scope, body.receive, send_unless_refused)
         except Exception:
             if body.refused is None or answered:
                 raise
-            await _answer_closing(scope["path"], body.refused, send)
+            await answer_closing(scope["path"], body.refused, send)
 
     def _refusal(self, scope) -> InvalidRequest | None:
         length = dict(scope["headers"]).get(b"content-length")
@@ -107,11 +107,3 @@ class _BoundedBody:
                 self.refused = error
                 raise
         return message
-
-
-async def _answer_closing(path: str, error: WhisperError, send) -> None:
-    """Answer ``error`` with ``Connection: close``: the rest of the body stays unread, so the connection is done."""
-    response = error_response(path, error)
-    headers = [(k, v) for k, v in response.raw_headers if k.lower() != b"connection"]
-    await send({"type": "http.response.start", "status": response.status_code, "headers": [*headers, (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": response.body})
