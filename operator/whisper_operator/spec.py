@@ -116,6 +116,12 @@ class Toleration(_Model):
     toleration_seconds: Optional[int] = None
 
 
+class Auth(_Model):
+    """An API key every request to the runtime must carry (health probes and /metrics excepted)."""
+
+    api_key_secret_ref: Optional[SecretKeyRef] = None
+
+
 class EnvVar(_Model):
     name: str
     value: str = ""
@@ -133,6 +139,7 @@ class WhisperEndpointSpec(_Model):
     tolerations: tuple[Toleration, ...] = ()
     runtime_image: Optional[str] = None
     env: tuple[EnvVar, ...] = ()
+    auth: Auth = Auth()
 
 
 def spec_problems(spec: WhisperEndpointSpec) -> list[str]:
@@ -159,6 +166,8 @@ def spec_problems(spec: WhisperEndpointSpec) -> list[str]:
         problems.append("autoscaling.queueDepth needs deploymentMode Standard (Knative scales on targetConcurrency)")
     if any(variable.name == contract.HF_TOKEN_ENV for variable in spec.env):
         problems.append("env: set the hub token through model.hubTokenSecretRef, never inline")
+    if any(variable.name == contract.API_KEY_ENV for variable in spec.env):
+        problems.append("env: set the API key through auth.apiKeySecretRef, never inline")
     return problems
 
 

@@ -99,10 +99,12 @@ def test_defaults_inside_lists_and_optional_objects(whisper_schema):
         "env": [{"name": "A"}],
         "tolerations": [{"key": "k"}],
         "autoscaling": {"queueDepth": {}},
+        "auth": {"apiKeySecretRef": {"name": "k"}},
     }
     defaulted = kit.apply_defaults(spec_schema, raw)
     typed = WhisperEndpointSpec.model_validate(raw)
     assert defaulted["model"]["hubTokenSecretRef"]["key"] == typed.model.hub_token_secret_ref.key == "token"
+    assert defaulted["auth"]["apiKeySecretRef"]["key"] == typed.auth.api_key_secret_ref.key == "token"
     assert defaulted["env"] == [{"name": "A", "value": typed.env[0].value}]
     assert defaulted["tolerations"] == [{"key": "k", "operator": typed.tolerations[0].operator}]
     assert defaulted["autoscaling"]["queueDepth"] == typed.autoscaling.queue_depth.model_dump(by_alias=True)
@@ -146,11 +148,11 @@ def test_operator_reports_cross_field_problems_with_the_crd_messages(whisper_sch
             "model": {"preset": "large-v3", "storageUri": "hf://a/b"},
             "resources": {"minComputeCapability": "8.6"},
             "autoscaling": {"minReplicas": 0, "maxReplicas": 1, "targetConcurrency": 2},
-            "env": [{"name": "HF_TOKEN"}],
+            "env": [{"name": "HF_TOKEN"}, {"name": "WHISPER_API_KEY"}],
         }
     )
     problems = spec_problems(broken)
-    assert len(problems) == 5
+    assert len(problems) == 6
     assert set(problems) <= cel_messages(whisper_schema)
     too_many = WhisperEndpointSpec.model_validate({"model": {"preset": "large-v3"},
                                                    "autoscaling": {"minReplicas": 3, "maxReplicas": 2}})

@@ -87,6 +87,23 @@ def test_hub_token_comes_from_the_secret():
     assert model["image"] == "ghcr.io/whisper-kserve/whisper-runtime:0.1.0"
 
 
+def test_api_key_is_a_file_from_the_secret_and_nowhere_else():
+    manifest = rendered(kit.REPO / "examples" / "storage-uri-with-token.yaml")[0]
+    predictor = manifest["spec"]["predictor"]
+    assert predictor["volumes"] == [{"name": "whisper-api-key", "secret": {
+        "secretName": "whisper-api-key", "items": [{"key": "token", "path": "api-key"}]}}]
+    assert predictor["model"]["volumeMounts"] == [
+        {"name": "whisper-api-key", "mountPath": "/etc/whisper/api-key", "readOnly": True}]
+    assert "--api_key_file=/etc/whisper/api-key/api-key" in predictor["model"]["args"]
+    assert all(variable["name"] != contract.API_KEY_ENV for variable in predictor["model"]["env"])
+
+
+def test_without_auth_nothing_about_a_key_is_rendered():
+    predictor = rendered(kit.REPO / "examples" / "whisper-endpoint.yaml")[0]["spec"]["predictor"]
+    assert "volumes" not in predictor and "volumeMounts" not in predictor["model"]
+    assert not any(arg.startswith("--api_key_file") for arg in predictor["model"]["args"])
+
+
 def test_knative_example_scales_on_concurrency_from_zero():
     manifest = rendered(kit.REPO / "examples" / "distil-large-v3.5.yaml")[0]
     assert manifest["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from runtime_samples import (SERVER_BODY_IDLE_TIMEOUT, SERVER_HEADER_TIMEOUT, SERVER_MAX_AUDIO_SECONDS,
+from runtime_samples import (SERVER_API_KEY, SERVER_BODY_IDLE_TIMEOUT, SERVER_HEADER_TIMEOUT, SERVER_MAX_AUDIO_SECONDS,
                              SERVER_MAX_UPLOAD_MB, http_client, openai_client_of)
 
 
@@ -82,14 +82,18 @@ def serve_runtime(model_dir: Path, log: Path, *extra_args: str):
 
 
 @pytest.fixture(scope="session")
-def runtime_launcher():
-    """:func:`serve_runtime`, for a module that needs a server with flags of its own."""
-    return serve_runtime
+def runtime_server(tiny_en_dir: Path, tmp_path_factory) -> RuntimeServer:
+    with serve_runtime(tiny_en_dir, tmp_path_factory.mktemp("runtime") / "server.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
-def runtime_server(tiny_en_dir: Path, tmp_path_factory) -> RuntimeServer:
-    with serve_runtime(tiny_en_dir, tmp_path_factory.mktemp("runtime") / "server.log") as server:
+def keyed_server(tiny_en_dir: Path, tmp_path_factory) -> RuntimeServer:
+    """tiny.en with an API key (``SERVER_API_KEY``) in a file, as a mounted Secret gives it."""
+    folder = tmp_path_factory.mktemp("runtime-keyed")
+    key_file = folder / "api-key"
+    key_file.write_text(SERVER_API_KEY + "\n")  # what `kubectl create secret --from-file` of an echoed key leaves
+    with serve_runtime(tiny_en_dir, folder / "server.log", f"--api_key_file={key_file}") as server:
         yield server
 
 

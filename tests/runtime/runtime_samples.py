@@ -14,6 +14,8 @@ SERVER_MAX_UPLOAD_MB = 16
 SERVER_MAX_AUDIO_SECONDS = 400
 SERVER_HEADER_TIMEOUT = 3
 SERVER_BODY_IDLE_TIMEOUT = 3
+#: The key of the session's keyed server (``keyed_server``).
+SERVER_API_KEY = "sk-test-6f1d2c9a8b7e4f3a0d5c6b7a8e9f0a1b"
 
 
 def wav_bytes(samples: np.ndarray, rate: int = SAMPLE_RATE, fmt: str = "WAV") -> bytes:

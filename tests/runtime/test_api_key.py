@@ -16,11 +16,11 @@ import openai
 import pytest
 import websockets
 from kserve import InferenceGRPCClient, InferInput, InferRequest
+from runtime_samples import SERVER_API_KEY as KEY
 from runtime_samples import http_client
 from whisper_devkit import speech
 from whisper_runtime.server.auth import SUBPROTOCOL_PREFIX, ApiKey, load_api_key
 
-KEY = f"sk-test-{secrets.token_hex(16)}"
 WRONG = f"sk-test-{secrets.token_hex(16)}"
 #: Every kind of guarded route: OpenAI audio (both prefixes), v2 inference and metadata, KServe's v1 list, the repository.
 GUARDED = [
@@ -33,15 +33,6 @@ GUARDED = [
     ("POST", "/v2/repository/models/whisper/unload"),
 ]
 OPEN = ["/", "/v2/health/live", "/v2/health/ready", "/v2/models/whisper/ready", "/metrics", "/demo/", "/demo/demo.js"]
-
-
-@pytest.fixture(scope="module")
-def keyed_server(runtime_launcher, tiny_en_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("keyed")
-    key_file = folder / "api-key"
-    key_file.write_text(KEY + "\n")  # as `kubectl create secret --from-file` of an echoed key leaves it
-    with runtime_launcher(tiny_en_dir, folder / "server.log", f"--api_key_file={key_file}") as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

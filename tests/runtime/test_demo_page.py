@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import pytest
+from runtime_samples import SERVER_API_KEY
 from whisper_devkit import speech
 from whisper_devkit.wer import word_error_rate
 
@@ -96,3 +97,25 @@ def test_a_chosen_file_is_transcribed_with_streamed_deltas(page):
     assert word_error_rate([jfk.text], [page.text_content("#file-text")]) <= JFK_WER_BOUND
     assert int(page.get_attribute("#file-text", "data-deltas")) >= 1
     assert page.text_content("#file-status") == "jfk.wav: done"
+
+
+def test_on_a_server_with_an_api_key_the_page_takes_the_key(browser, keyed_server):
+    """Without the key the page says why nothing works; with it typed in, the microphone connects (the key as a
+    WebSocket subprotocol) and a file is transcribed (the key as a Bearer header)."""
+    jfk = speech.jfk()
+    page = browser.new_page()
+    page.goto(f"{keyed_server.http_url}/demo")
+    page.click("#mic")
+    page.wait_for_function("document.getElementById('mic-status').textContent.includes('API key')", timeout=30_000)
+    page.set_input_files("#file", str(jfk.path))
+    page.wait_for_selector("#file-status.error", timeout=30_000)
+    assert "API key" in page.text_content("#file-status")
+
+    page.fill("#api-key", SERVER_API_KEY)
+    page.click("#mic")
+    page.wait_for_function("document.getElementById('mic-status').textContent === 'listening'", timeout=30_000)
+    page.click("#mic")
+    page.set_input_files("#file", str(jfk.path))
+    page.wait_for_selector("#file-text[data-done]", timeout=120_000)
+    assert word_error_rate([jfk.text], [page.text_content("#file-text")]) <= JFK_WER_BOUND
+    page.close()

@@ -22,8 +22,14 @@ from ..resources import (
     WHISPER_ENDPOINT,
 )
 from ..settings import OperatorConfig
-from ..spec import Endpoint, WhisperEndpointSpec
+from ..spec import Endpoint, SecretKeyRef, WhisperEndpointSpec
 from .scheduling import gpu_tolerations, render_node_affinity
+
+#: Where the API key Secret is mounted in the runtime container: a file, not an environment variable, so the key
+#: stays out of the process environment that child processes (vLLM's engine core) inherit.
+API_KEY_VOLUME = "whisper-api-key"
+API_KEY_DIR = "/etc/whisper/api-key"
+API_KEY_FILE = "api-key"
 
 
 def runtime_args(spec: WhisperEndpointSpec) -> contract.RuntimeArgs:
@@ -44,6 +50,7 @@ def runtime_args(spec: WhisperEndpointSpec) -> contract.RuntimeArgs:
         max_upload_mb=serving.max_upload_megabytes,
         default_language=serving.default_language,
         default_task=serving.default_task,
+        api_key_file=f"{API_KEY_DIR}/{API_KEY_FILE}" if spec.auth.api_key_secret_ref else None,
     )
 
 
@@ -79,7 +86,14 @@ def _model(spec: WhisperEndpointSpec, config: OperatorConfig) -> dict[str, Any]:
     env = _env(spec)
     if env:
         model["env"] = env
+    if spec.auth.api_key_secret_ref:
+        model["volumeMounts"] = [{"name": API_KEY_VOLUME, "mountPath": API_KEY_DIR, "readOnly": True}]
     return model
+
+
+def _api_key_volume(secret: SecretKeyRef) -> dict[str, Any]:
+    """The one key of the Secret, as the file ``--api_key_file`` names."""
+    return {"name": API_KEY_VOLUME, "secret": {"secretName": secret.name, "items": [{"key": secret.key, "path": API_KEY_FILE}]}}
 
 
 def queue_depth_query(endpoint: Endpoint) -> str:
@@ -119,6 +133,8 @@ def _predictor(endpoint: Endpoint, config: OperatorConfig) -> dict[str, Any]:
     }
     if spec.node_selector:
         predictor["nodeSelector"] = dict(spec.node_selector)
+    if spec.auth.api_key_secret_ref:
+        predictor["volumes"] = [_api_key_volume(spec.auth.api_key_secret_ref)]
     return predictor
 
 

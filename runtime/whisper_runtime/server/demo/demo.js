@@ -3,6 +3,7 @@
 "use strict";
 
 const CAPTURE_RATE = 24000; // OpenAI's realtime audio: PCM16 at 24 kHz
+const apiKeyInput = document.getElementById("api-key");
 const micButton = document.getElementById("mic");
 const micStatus = document.getElementById("mic-status");
 const live = document.getElementById("live");
@@ -20,6 +21,20 @@ function base64(buffer) {
     binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
   }
   return btoa(binary);
+}
+
+// The key, when the server has one: a Bearer header over HTTP; on the WebSocket, where a browser cannot set headers,
+// the subprotocol OpenAI's own browser client uses (the server answers with "realtime", never the key).
+function apiKey() {
+  return apiKeyInput.value.trim();
+}
+
+function realtimeProtocols() {
+  return apiKey() ? ["realtime", `openai-insecure-api-key.${apiKey()}`] : [];
+}
+
+function authorization() {
+  return apiKey() ? { Authorization: `Bearer ${apiKey()}` } : {};
 }
 
 function realtimeUrl() {
@@ -80,12 +95,25 @@ async function startMicrophone() {
   const capture = new AudioWorkletNode(context, "pcm16-capture");
   context.createMediaStreamSource(stream).connect(capture);
   capture.connect(context.destination); // silent: keeps the node pulled by the audio graph
-  const socket = new WebSocket(realtimeUrl());
+  let socket;
+  try {
+    socket = new WebSocket(realtimeUrl(), realtimeProtocols());
+  } catch (error) { // a key with characters a subprotocol cannot carry
+    stream.getTracks().forEach((track) => track.stop());
+    context.close();
+    throw error;
+  }
   const waiting = []; // chunks captured while the socket connects: the first words are not lost
   const append = (chunk) => JSON.stringify({ type: "input_audio_buffer.append", audio: base64(chunk) });
-  socket.onopen = () => waiting.splice(0).forEach((chunk) => socket.send(append(chunk)));
+  let opened = false;
+  socket.onopen = () => {
+    opened = true;
+    micStatus.textContent = "listening";
+    waiting.splice(0).forEach((chunk) => socket.send(append(chunk)));
+  };
   socket.onmessage = (message) => onRealtimeEvent(JSON.parse(message.data));
-  socket.onclose = () => stopMicrophone("disconnected");
+  // A refused handshake (a missing or wrong API key answers 401) closes before it opens: browsers hide the status.
+  socket.onclose = () => stopMicrophone(opened ? "disconnected" : "could not connect: is the API key right?");
   capture.port.onmessage = (message) => {
     if (socket.readyState === WebSocket.OPEN) {
       socket.send(append(message.data));
@@ -95,7 +123,7 @@ async function startMicrophone() {
   };
   microphone = { stream, context, socket };
   micButton.textContent = "Stop microphone";
-  micStatus.textContent = "listening";
+  micStatus.textContent = "connecting";
 }
 
 function stopMicrophone(status) {
@@ -145,7 +173,7 @@ async function transcribeFile(file) {
   form.append("file", file);
   form.append("model", "whisper-1");
   form.append("stream", "true");
-  const response = await fetch("/v1/audio/transcriptions", { method: "POST", body: form });
+  const response = await fetch("/v1/audio/transcriptions", { method: "POST", body: form, headers: authorization() });
   if (!response.ok) {
     const body = await response.json().catch(() => ({ error: { message: response.statusText } }));
     throw new Error(body.error.message);
