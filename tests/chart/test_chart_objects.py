@@ -2,7 +2,7 @@
 
 import pytest
 
-from chart_render import NAMESPACE, NON_DEFAULT, one, select
+from chart_render import NAMESPACE, NON_DEFAULT, HelmFailed, one, select
 from k8s_types import MODELS, type_problems
 from pod_security import restricted_violations
 from whisper_operator.policy import EndpointPolicy
@@ -153,6 +153,29 @@ def test_service_monitor_scrapes_the_runtime_services(custom_release):
 def test_service_monitor_watches_every_namespace_by_default(render):
     monitor = one(render({"serviceMonitor": {"enabled": True}}), "ServiceMonitor")
     assert monitor["spec"]["namespaceSelector"] == {"any": True}
+
+
+def test_network_policy_admits_only_the_listed_peers_to_the_runtime_pods(custom_release):
+    runtime = one(custom_release, "ClusterServingRuntime")
+    policies = select(custom_release, "NetworkPolicy")
+    assert [policy["metadata"]["namespace"] for policy in policies] == NON_DEFAULT["watchNamespaces"]
+    for policy in policies:
+        spec = policy["spec"]
+        assert spec["podSelector"]["matchLabels"].items() <= runtime["spec"]["labels"].items()
+        assert spec["policyTypes"] == ["Ingress"]
+        assert spec["ingress"] == [{"from": NON_DEFAULT["networkPolicy"]["from"], "ports": NON_DEFAULT["networkPolicy"]["ports"]}]
+
+
+def test_network_policy_defaults_to_the_endpoints_own_namespace(default_release, render):
+    assert select(default_release, "NetworkPolicy") == []
+    (policy,) = select(render({"networkPolicy": {"enabled": True, "namespaces": ["speech"]}}), "NetworkPolicy")
+    assert policy["metadata"]["namespace"] == "speech"
+    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]
+
+
+def test_network_policy_needs_namespaces(render):
+    with pytest.raises(HelmFailed, match="networkPolicy.namespaces"):
+        render({"networkPolicy": {"enabled": True}})
 
 
 def test_endpoint_policy_is_off_by_default(default_release):

@@ -24,6 +24,8 @@ WRONG_VALUES = {
     "policy image as a map": ({"endpointPolicy": {"runtimeImages": [{"name": "x"}]}}, "runtimeImages"),
     "policy toleration field": ({"endpointPolicy": {"tolerations": [{"key": "x", "seconds": 1}]}}, "tolerations"),
     "policy env name with a space": ({"endpointPolicy": {"envNames": ["A B"]}}, "envNames"),
+    "network policy open to every source": ({"networkPolicy": {"from": []}}, "from"),
+    "network policy peer misspelt": ({"networkPolicy": {"from": [{"namespaceSelectors": {}}]}}, "from"),
 }
 
 
