@@ -424,6 +424,33 @@ def test_private_models_give_the_storage_initializer_the_secret_and_nothing_else
         assert secret_value not in everything
 
 
+def test_api_key_reaches_the_runtime_as_a_file_from_the_secret_and_nothing_else_holds_it(cluster, namespace):
+    """KServe's real controller mounts the Secret's key where --api_key_file points, and labels the pod the way the
+    chart's NetworkPolicy selects it; the key's value lives in the Secret only."""
+    key = "sk-e2e-api-key-5f0c7b1e9d2a"
+    kubectl_apply(cluster, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "stringData": {"token": key},
+                            "metadata": {"name": "api-key", "namespace": namespace}})
+    kubectl_apply(cluster, endpoint(namespace, "keyed", auth={"apiKeySecretRef": {"name": "api-key"}}))
+
+    def runtime_pod() -> dict:
+        pods = predictor_pods(cluster, namespace, "keyed")
+        if not pods:
+            raise NotYet("no predictor pod for keyed yet")
+        return pods[0]
+
+    pod = eventually(runtime_pod)
+    [container] = [container for container in pod["spec"]["containers"] if container["name"] == "kserve-container"]
+    assert "--api_key_file=/etc/whisper/api-key/api-key" in container["args"]
+    assert {"name": "whisper-api-key", "mountPath": "/etc/whisper/api-key", "readOnly": True} in container["volumeMounts"]
+    volumes = {volume["name"]: volume for volume in pod["spec"]["volumes"]}
+    assert volumes["whisper-api-key"]["secret"]["secretName"] == "api-key"
+    assert volumes["whisper-api-key"]["secret"]["items"] == [{"key": "token", "path": "api-key"}]
+    assert pod["metadata"]["labels"]["whisper.kserve-contrib.io/serving-runtime"] == "whisper-vllm"
+    everything = cluster.kubectl("get", "all,whisperendpoints,inferenceservices,configmaps,events",
+                                 "-n", namespace, "-o", "json").stdout
+    assert key not in everything
+
+
 def test_queue_depth_autoscaling_becomes_kserves_keda_scaled_object(cluster, namespace):
     """KServe's real controller turns the rendered autoscalerClass keda + External metric into a ScaledObject on
     the predictor Deployment, scaling on the runtime's queue depth (KEDA's CRD from KServe's KEDA module)."""

@@ -169,6 +169,7 @@ async function transcribeFile(file) {
   delete fileText.dataset.deltas;
   delete fileText.dataset.done;
   fileStatus.textContent = `transcribing ${file.name}`;
+  fileStatus.className = "";
   const form = new FormData();
   form.append("file", file);
   form.append("model", "whisper-1");
