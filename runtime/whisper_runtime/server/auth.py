@@ -30,7 +30,7 @@ OPEN_GRPC_METHODS = frozenset(
     f"/inference.GRPCInferenceService/{name}" for name in ("ServerLive", "ServerReady", "ModelReady")
 )
 #: RFC 6750: a 401 names the scheme it wants.
-WWW_AUTHENTICATE = ("www-authenticate", "Bearer")
+WWW_AUTHENTICATE = (b"www-authenticate", b"Bearer")
 
 
 class ApiKey:
@@ -83,7 +83,7 @@ class ApiKeyMiddleware:
         if refusal is None:
             await self.app(scope, receive, send)
         elif scope["type"] == "http":
-            await answer_closing(scope["path"], refusal, send, headers=(tuple(part.encode() for part in WWW_AUTHENTICATE),))
+            await answer_closing(scope["path"], refusal, send, headers=(WWW_AUTHENTICATE,))
         else:
             await _refuse_handshake(scope, receive, send, refusal)
 
@@ -95,7 +95,7 @@ async def _refuse_handshake(scope, receive, send, refusal: MissingApiKey) -> Non
         await send({"type": "websocket.close", "code": 1008})
         return
     response = error_response(scope["path"], refusal)
-    response.headers.append(*WWW_AUTHENTICATE)
+    response.raw_headers.append(WWW_AUTHENTICATE)
     await response(scope, receive, send)
 
 
