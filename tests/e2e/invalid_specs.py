@@ -77,6 +77,8 @@ SCHEMA = [
     ("env-duplicate", {"spec": {"env": [{"name": "VLLM_A", "value": "1"}, {"name": "VLLM_A", "value": "2"}]}},
      'spec.env[1]: Duplicate value: {"name":"VLLM_A"}'),
     ("unknown-field", {"spec": {"replicas": 3}}, 'unknown field "spec.replicas"'),
+    ("api-key-secret-without-name", {"spec": {"auth": {"apiKeySecretRef": {"key": "token"}}}},
+     "spec.auth.apiKeySecretRef.name: Required value"),
 ]
 CEL = [
     ("fp8-below-8.9", {"spec": {"resources": {"minComputeCapability": "8.6"}}},
@@ -92,6 +94,8 @@ CEL = [
      "autoscaling.targetConcurrency needs deploymentMode Knative"),
     ("inline-hub-token", {"spec": {"env": [{"name": "HF_TOKEN", "value": "hf_secret"}]}},
      "env: set the hub token through model.hubTokenSecretRef, never inline"),
+    ("inline-api-key", {"spec": {"env": [{"name": "WHISPER_API_KEY", "value": "sk-secret"}]}},
+     "env: set the API key through auth.apiKeySecretRef, never inline"),
     ("name-too-long", {"name": "w" * 46}, "metadata.name must start with a letter"),
     ("name-starts-with-digit", {"name": "1whisper"}, "metadata.name must start with a letter"),
 ]
