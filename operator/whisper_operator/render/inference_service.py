@@ -22,7 +22,7 @@ from ..resources import (
     WHISPER_ENDPOINT,
 )
 from ..settings import OperatorConfig
-from ..spec import Endpoint, SecretKeyRef, WhisperEndpointSpec
+from ..spec import Endpoint, WhisperEndpointSpec
 from .scheduling import gpu_tolerations, render_node_affinity
 
 #: Where the API key Secret is mounted in the runtime container: a file, not an environment variable, so the key
@@ -86,14 +86,21 @@ def _model(spec: WhisperEndpointSpec, config: OperatorConfig) -> dict[str, Any]:
     env = _env(spec)
     if env:
         model["env"] = env
-    if spec.auth.api_key_secret_ref:
-        model["volumeMounts"] = [{"name": API_KEY_VOLUME, "mountPath": API_KEY_DIR, "readOnly": True}]
+    mounts = [mount for _, mount in _volumes(spec)]
+    if mounts:
+        model["volumeMounts"] = mounts
     return model
 
 
-def _api_key_volume(secret: SecretKeyRef) -> dict[str, Any]:
-    """The one key of the Secret, as the file ``--api_key_file`` names."""
-    return {"name": API_KEY_VOLUME, "secret": {"secretName": secret.name, "items": [{"key": secret.key, "path": API_KEY_FILE}]}}
+def _volumes(spec: WhisperEndpointSpec) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The predictor's volumes, each with its mount in the runtime container."""
+    volumes = []
+    secret = spec.auth.api_key_secret_ref
+    if secret:  # only the one key of the Secret, as the file --api_key_file names
+        items = [{"key": secret.key, "path": API_KEY_FILE}]
+        volumes.append(({"name": API_KEY_VOLUME, "secret": {"secretName": secret.name, "items": items}},
+                        {"name": API_KEY_VOLUME, "mountPath": API_KEY_DIR, "readOnly": True}))
+    return volumes
 
 
 def queue_depth_query(endpoint: Endpoint) -> str:
@@ -133,8 +140,9 @@ def _predictor(endpoint: Endpoint, config: OperatorConfig) -> dict[str, Any]:
     }
     if spec.node_selector:
         predictor["nodeSelector"] = dict(spec.node_selector)
-    if spec.auth.api_key_secret_ref:
-        predictor["volumes"] = [_api_key_volume(spec.auth.api_key_secret_ref)]
+    volumes = [volume for volume, _ in _volumes(spec)]
+    if volumes:
+        predictor["volumes"] = volumes
     return predictor
 
 
