@@ -84,9 +84,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     install_demo_page(app)
     timeouts = BodyTimeouts(idle_seconds=namespace.body_idle_timeout, total_seconds=namespace.body_timeout)
     app.add_middleware(RequestLimitsMiddleware, limits=limits, timeouts=timeouts)
-    if api_key:
-        app.add_middleware(ApiKeyMiddleware, api_key=api_key)
     app.add_middleware(RequestMetricsMiddleware)
+    if api_key:  # outside the metrics: a refused request never reaches a route, so its raw path is no label
+        app.add_middleware(ApiKeyMiddleware, api_key=api_key)
     app.add_middleware(ErrorBoundaryMiddleware)
     track_queue_depth(engine.queue_depth)
 

@@ -92,6 +92,13 @@ def test_health_metrics_and_the_demo_page_stay_open(http, path):
 
 
 @pytest.mark.model
+def test_refused_requests_make_no_metric_labels(http):
+    """Refused before routing, a request has only its raw path: counted, any client could mint label values."""
+    assert http.post(f"/v2/models/{secrets.token_hex(8)}/infer").status_code == 401
+    assert 'status="401"' not in http.get("/metrics").text
+
+
+@pytest.mark.model
 def test_openai_client(keyed_server, jfk):
     wrong = openai.OpenAI(base_url=f"{keyed_server.http_url}/v1", api_key=WRONG, max_retries=0)
     with pytest.raises(openai.AuthenticationError) as refused, jfk.path.open("rb") as file:
