@@ -54,7 +54,7 @@ def _wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float =
     raise TimeoutError(f"whisper-runtime not ready after {timeout} s:\n{log.read_text()[-4000:]}")
 
 
-def _serve(model_dir: Path, log: Path):
+def serve(model_dir: Path, log: Path, *extra_flags: str):
     """Start whisper-runtime on ``model_dir`` (Transformers, fp32, CPU), yield it once ready, stop it after."""
     http_port, grpc_port = free_port(), free_port()
     command = [
@@ -62,7 +62,7 @@ def _serve(model_dir: Path, log: Path):
         "--model_name=whisper", f"--model_dir={model_dir}", "--engine=transformers", "--dtype=float32",
         f"--http_port={http_port}", f"--grpc_port={grpc_port}", "--max_num_seqs=8",
         f"--max_upload_mb={SERVER_MAX_UPLOAD_MB}", f"--max_audio_seconds={SERVER_MAX_AUDIO_SECONDS}",
-        f"--header_timeout={SERVER_HEADER_TIMEOUT}", f"--body_idle_timeout={SERVER_BODY_IDLE_TIMEOUT}",
+        f"--header_timeout={SERVER_HEADER_TIMEOUT}", f"--body_idle_timeout={SERVER_BODY_IDLE_TIMEOUT}", *extra_flags,
     ]  # fmt: skip
     with log.open("w") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=os.environ | {"OMP_NUM_THREADS": "2"})
@@ -80,14 +80,14 @@ def _serve(model_dir: Path, log: Path):
 
 @pytest.fixture(scope="session")
 def runtime_server(tiny_en_dir: Path, tmp_path_factory) -> RuntimeServer:
-    yield from _serve(tiny_en_dir, tmp_path_factory.mktemp("runtime") / "server.log")
+    yield from serve(tiny_en_dir, tmp_path_factory.mktemp("runtime") / "server.log")
 
 
 @pytest.fixture(scope="session")
 def base_server(tmp_path_factory) -> RuntimeServer:
     from whisper_devkit.models import ensure_model
 
-    yield from _serve(ensure_model("base"), tmp_path_factory.mktemp("runtime-base") / "server.log")
+    yield from serve(ensure_model("base"), tmp_path_factory.mktemp("runtime-base") / "server.log")
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +104,25 @@ def http(server: RuntimeServer):
 @pytest.fixture(scope="module")
 def openai_client(server: RuntimeServer):
     return openai_client_of(server)
+
+
+#: What a benchmark-mode window decodes in the tests: few tokens, so random weights on CPU stay fast.
+BENCHMARK_TOKENS = 12
+
+
+@pytest.fixture(scope="session")
+def tiny_shape_dir(tmp_path_factory) -> Path:
+    """Tiny's architecture without weights (bench/model_shapes.py), for the runtime's benchmark mode."""
+    from whisper_devkit.models import ensure_model
+
+    out = tmp_path_factory.mktemp("shapes")
+    bench = Path(__file__).resolve().parents[2] / "bench"
+    subprocess.run([sys.executable, str(bench / "model_shapes.py"), "--tokenizer_from", str(ensure_model("base")),
+                    "--out", str(out), "tiny"], check=True, capture_output=True)
+    return out / "tiny"
+
+
+@pytest.fixture(scope="module")
+def benchmark_server(tiny_shape_dir: Path, tmp_path_factory) -> RuntimeServer:
+    log = tmp_path_factory.mktemp("runtime-benchmark") / "server.log"
+    yield from serve(tiny_shape_dir, log, "--benchmark_random_weights", f"--benchmark_tokens_per_window={BENCHMARK_TOKENS}")
