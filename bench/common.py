@@ -127,6 +127,11 @@ class GpuSampler:
     def stop(self) -> None:
         self._done.set()
 
+    def reset(self) -> None:
+        """Start a new measurement: the peak and the busy samples so far are forgotten."""
+        self._peak = 0
+        self._busy = []
+
     def peak_gib(self) -> float | None:
         return round(self._peak / 2**30, 2) if self._peak else None
 

@@ -7,6 +7,7 @@ process: vLLM does not give all GPU memory back on shutdown, and time-to-ready m
     python bench/engine_bench.py --engine vllm --model_dir M --data D --label all-on
     python bench/engine_bench.py --engine vllm --kv_cache_dtype auto --label no-fp8 ...
     python bench/engine_bench.py --engine transformers --label baseline ...
+    python bench/engine_bench.py --benchmark_random_weights --model_dir SHAPE ...  # random weights, fixed tokens
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 from common import GpuSampler, accuracy, Spread, append_jsonl, audio_seconds, load_workload, print_table, start_profiler
-from whisper_runtime import contract
+from whisper_runtime import benchmark, contract
 from whisper_runtime.audio import AudioLimits
 from whisper_runtime.cli import build_engine
 from whisper_runtime.transcriber import Transcriber
@@ -32,20 +33,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--copies", type=int, default=1, help="submit the workload this many times at once")
     parser.add_argument("--language", default="en")
+    parser.add_argument("--kinds", type=lambda v: v.split(","), default=["long", "clip"], help="workload items to decode")
     parser.add_argument("--results", type=Path, help="append one JSON line per configuration")
     parser.add_argument("--profile", type=Path, help="folder for a py-spy profile of the first timed repeat")
-    return contract.add_arguments(parser).parse_args()
+    return contract.add_arguments(benchmark.add_arguments(parser)).parse_args()
 
 
 async def measure(args: argparse.Namespace) -> dict:
     runtime_args = contract.RuntimeArgs.from_namespace(args)
-    items = load_workload(args.data)
-    engine = build_engine(runtime_args, args.model_dir)
+    benchmark_mode = benchmark.from_namespace(args)
+    items = load_workload(args.data, args.kinds)
+    engine = build_engine(runtime_args, args.model_dir, benchmark_mode)
     gpu = GpuSampler()
     started = time.perf_counter()
     await engine.start()
     ready_seconds = time.perf_counter() - started
-    transcriber = Transcriber(engine, AudioLimits.from_megabytes(4096, 24 * 3600))
+    transcriber = Transcriber(engine, AudioLimits.from_megabytes(4096, 24 * 3600), benchmark=benchmark_mode)
     options = transcriber.options(language=args.language)
 
     batch = items * args.copies
@@ -69,6 +72,8 @@ async def measure(args: argparse.Namespace) -> dict:
         "kv_cache_dtype": runtime_args.kv_cache_dtype,
         "compilation_level": runtime_args.compilation_level,
         "cuda_graphs": runtime_args.cuda_graphs,
+        "quantization": runtime_args.quantization,
+        "tokens_per_window": benchmark_mode.tokens_per_window if benchmark_mode else None,
         "audio_seconds_per_repeat": round(seconds, 1),
         "rtfx": rtfx,
         **accuracy(items, texts),

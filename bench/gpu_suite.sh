@@ -7,6 +7,14 @@
 #   bench/gpu_suite.sh http      MODEL_DIR DATA_DIR   # whisper-runtime over HTTP: cold start (profiled), then warm
 #   bench/gpu_suite.sh peer      MODEL_DIR DATA_DIR   # our server against `vllm serve` (PEER_SERVERS="ours peer")
 #   bench/gpu_suite.sh realtime  MODEL_DIR DATA_DIR   # realtime WebSocket sessions at real-time pace (bench/realtime_bench.py)
+#   bench/gpu_suite.sh stream    MODEL_DIR DATA_DIR   # time to the first streamed delta of the long file (bench/stream_latency.py)
+#   bench/gpu_suite.sh shapes    MODEL_DIR DATA_DIR   # SHAPE (large-v3-turbo) with random weights, TOKENS (128) per window:
+#                                                     # Transformers, vLLM as it comes, our engine, our server (v2, OpenAI)
+#   bench/gpu_suite.sh l4        MODEL_DIR DATA_DIR   # SHAPE at our defaults in the memory of a 24 GB L4: KV-cache capacity
+#   bench/gpu_suite.sh quant     MODEL_DIR DATA_DIR   # real weights, bf16 vs fp8 linear layers: RTFx and WER (engine in process)
+#
+# The shape phases take MODEL_DIR's tokenizer (use base: multilingual) and its runtime flags (e.g. --quantization fp8)
+# after DATA_DIR; TAG names such a variant in the labels.
 #
 # Several phases in one call: PHASES="engines sweep" bench/gpu_suite.sh - MODEL_DIR DATA_DIR.
 # A step starts only while the call has time left for it (CALL_BUDGET seconds in all), so a call is never cut
@@ -91,6 +99,46 @@ run_phase() {  # phase, then runtime flags
         grep '^|' "$out/peer-$server.log" || tail -n 5 "$out/peer-$server.log"
         kv_tokens "server-$server"
       done
+      ;;
+    shapes)  # STEPS chooses among: transformers offline engine server (all by default)
+      local shape_model fixed steps=" ${STEPS:-transformers offline engine server} " label=${SHAPE:-large-v3-turbo}${TAG:+-$TAG}
+      shape_model=$(python3 "$here/model_shapes.py" --tokenizer_from "$model" --out /tmp/shapes "${SHAPE:-large-v3-turbo}" | tail -1)
+      fixed=(--benchmark_random_weights --benchmark_tokens_per_window "${TOKENS:-128}")
+      # Transformers decodes 64 windows per generate call (its batch); the others schedule as they do when serving.
+      [[ $steps == *" transformers "* ]] && model=$shape_model copies=1 repeats=2 engine "$label-transformers" \
+        --engine transformers --max_num_seqs 64 --kinds long "${fixed[@]}"
+      [[ $steps == *" offline "* ]] && model=$shape_model copies=1 repeats=2 offline "$label-vllm-as-it-comes" \
+        --vllm_defaults --kinds long "${fixed[@]}" "$@"
+      [[ $steps == *" engine "* ]] && model=$shape_model copies=1 repeats=2 engine "$label-our-engine" \
+        --engine vllm --kinds long "${fixed[@]}" "$@"
+      [[ $steps == *" server "* ]] || return 0
+      time_for 150 "$label-our-server" || return 0
+      timeout $(( budget - SECONDS )) python3 "$here/peer_bench.py" --server ours --model_dir "$shape_model" --data "$data" \
+        --workloads long,c8 --routes "v2 JSON,OpenAI" --languages en --tag "$label " --log "$out/server-$label.log" --results "$results" \
+        "${fixed[@]}" "$@" > "$out/$label-our-server.log" 2>&1
+      grep '^|' "$out/$label-our-server.log" || tail -n 5 "$out/$label-our-server.log"
+      kv_tokens "server-$label"
+      python3 "$here/shapes_report.py" "$results"
+      ;;
+    l4)  # an L4 has 23034 MiB; our default --gpu_memory_utilization 0.9 of that, as a share of this GPU
+      local shape_model util label=${SHAPE:-large-v3}-l4-memory
+      shape_model=$(python3 "$here/model_shapes.py" --tokenizer_from "$model" --out /tmp/shapes "${SHAPE:-large-v3}" | tail -1)
+      util=$(python3 -c "import torch; print(round(0.9 * 23034 * 2**20 / torch.cuda.mem_get_info()[1], 4))")
+      echo "L4 memory on this GPU: --gpu_memory_utilization $util"
+      model=$shape_model copies=1 repeats=1 offline "$label" --kinds long --benchmark_random_weights \
+        --benchmark_tokens_per_window "${TOKENS:-128}" --gpu_memory_utilization "$util" "$@"
+      grep -h 'Model loading took\|Available KV cache memory\|GPU KV cache size\|Maximum concurrency' "$out/$label.log" | head -4
+      ;;
+    quant)  # the accuracy cost of fp8 weights, measured where accuracy means something: the real checkpoint
+      copies=1 repeats=2 engine weights-bf16 --engine vllm "$@"
+      copies=1 repeats=2 engine weights-fp8 --engine vllm --quantization fp8 "$@"
+      ;;
+    stream)
+      time_for 150 stream || return 0
+      timeout $(( budget - SECONDS )) python3 "$here/stream_latency.py" --model_dir "$model" --audio "$data/long-0.flac" \
+        --runs 3 -- --engine=vllm "$@" > "$out/stream.log" 2>&1
+      grep '^run\|^|' "$out/stream.log" || tail -n 5 "$out/stream.log"
+      ;;
     realtime)  # live sessions over /v1/realtime at real-time pace, more until the p95 final latency passes 2 s
       time_for 300 realtime || return 0
       timeout $(( budget - SECONDS )) python3 "$here/realtime_bench.py" --model_dir "$model" --data "$data" \

@@ -35,7 +35,7 @@ import httpx
 import numpy as np
 import soundfile
 
-from common import Item, accuracy, append_jsonl, load_workload, percentile, print_table
+from common import GpuSampler, Item, accuracy, append_jsonl, load_workload, percentile, print_table
 from http_bench import MODEL_NAME, exit_on_sigterm, free_port, start_server, stop_server, wait_ready
 
 LANGUAGES = {"en": "en", "detected": None}
@@ -232,7 +232,7 @@ def workloads(data: Path, chosen: list[str]) -> list[Workload]:
 
 
 async def run_cell(client: Client, route: Route, workload: Workload, language: Optional[str],
-                   repeats: int) -> dict:
+                   repeats: int, gpu: GpuSampler) -> dict:
     bodies = {item.name: route.build(wav_bytes(item.audio), language) for item in workload.items}
     gate = asyncio.Semaphore(workload.concurrency)
 
@@ -244,10 +244,13 @@ async def run_cell(client: Client, route: Route, workload: Workload, language: O
 
     await client.send(route, bodies[workload.items[0].name])  # warm: first-use costs are not throughput
     walls, latencies, texts = [], [], []
+    gpu.reset()
     for _ in range(repeats):
+        gpu.measuring = True
         started = time.perf_counter()
         results = await asyncio.gather(*(one(item) for item in workload.items))
         walls.append(time.perf_counter() - started)
+        gpu.measuring = False
         latencies += [seconds for _, seconds in results]
         texts = [text for text, _ in results]
     seconds = sum(item.seconds for item in workload.items)
@@ -255,7 +258,8 @@ async def run_cell(client: Client, route: Route, workload: Workload, language: O
     scores = accuracy([item for item, _ in distinct.values()], [text for _, text in distinct.values()])
     return {"rtfx": [round(seconds / wall, 1) for wall in walls], "audio_seconds": round(seconds, 1),
             "p50_s": round(percentile(latencies, 0.5), 3), "p95_s": round(percentile(latencies, 0.95), 3),
-            "wer": scores["wer_all"], "hypotheses": scores["hypotheses"]}
+            "wer": scores["wer_all"], "gpu_busy_percent": gpu.busy_percent(), "peak_gpu_gib": gpu.peak_gib(),
+            "hypotheses": scores["hypotheses"]}
 
 
 async def run(args: argparse.Namespace, runtime_flags: list[str]) -> None:
@@ -268,30 +272,36 @@ async def run(args: argparse.Namespace, runtime_flags: list[str]) -> None:
         process, base_url = start_peer(args.model_dir, runtime_flags, args.log)
         ready_path, grpc_target = "/health", None
     client = None
+    gpu = GpuSampler()
     try:
         ready = await wait_ready(base_url, process, path=ready_path)
         print(f"{args.server} ready in {ready:.1f} s", flush=True)
         client = Client(base_url, grpc_target)
         rows = []
         for workload in chosen:
-            for language_name, language in LANGUAGES.items():
+            for language_name in args.languages:
+                language = LANGUAGES[language_name]
                 for route_name in args.routes or SERVER_ROUTES[args.server]:
-                    label = f"{args.server} {route_name} {workload.name} {language_name}"
+                    label = f"{args.tag}{args.server} {route_name} {workload.name} {language_name}"
                     try:
-                        cell = await run_cell(client, ROUTES[route_name], workload, language, args.repeats)
+                        cell = await run_cell(client, ROUTES[route_name], workload, language, args.repeats, gpu)
                     except Exception as error:  # one failing cell (e.g. the peer refusing a case) is a row too
                         cell = {"error": f"{type(error).__name__}: {error}"[:300]}
                     append_jsonl(args.results, {"label": label, "server": args.server, "route": route_name,
                                                 "workload": workload.name, "language": language_name,
+                                                "runtime_flags": runtime_flags,
                                                 "ready_seconds": round(ready, 1), **cell})
                     rtfx = cell.get("rtfx")
                     rows.append([args.server, route_name, workload.name, language_name,
                                  f"{statistics.median(rtfx):.0f} {rtfx}" if rtfx else cell["error"],
-                                 cell.get("p50_s", ""), cell.get("p95_s", ""), cell.get("wer", "")])
+                                 cell.get("p50_s", ""), cell.get("p95_s", ""), cell.get("wer", ""),
+                                 cell.get("gpu_busy_percent", ""), cell.get("peak_gpu_gib", "")])
                     print(" | ".join(str(cell) for cell in rows[-1]), flush=True)
         print_table(f"{args.server}: RTFx (median [each repeat]), latency per request, WER",
-                    ["server", "route", "workload", "language", "RTFx", "p50 s", "p95 s", "WER %"], rows)
+                    ["server", "route", "workload", "language", "RTFx", "p50 s", "p95 s", "WER %", "GPU busy %", "peak GiB"],
+                    rows)
     finally:
+        gpu.stop()
         if client is not None:
             await client.close()
         stop_server(process)
@@ -304,7 +314,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--workloads", type=lambda v: v.split(","), default=["long", "c8", "c32", "clips", "clip1"])
     parser.add_argument("--routes", type=lambda v: v.split(","), help="a subset of the server's routes")
+    parser.add_argument("--languages", type=lambda v: v.split(","), default=list(LANGUAGES), help="en, detected")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--tag", default="", help="prefix of every label (e.g. the model shape)")
     parser.add_argument("--log", type=Path, default=Path("server.log"))
     parser.add_argument("--results", type=Path)
     args, runtime_flags = parser.parse_known_args()

@@ -6,10 +6,11 @@ Arguments are parsed once, here: KServe's own model-server flags plus the shared
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import contract
+from . import benchmark, contract
 
 
 #: Room in a gRPC message for what surrounds the audio: tensor names, shape, parameters.
@@ -29,18 +30,19 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--header_timeout", type=float, default=10.0, help="request line and headers must arrive within this")
     limits.add_argument("--body_idle_timeout", type=float, default=30.0, help="longest pause between two chunks of a body")
     limits.add_argument("--body_timeout", type=float, default=600.0, help="a whole request body must arrive within this")
+    benchmark.add_arguments(parser)
     return contract.add_arguments(parser)
 
 
-def build_engine(args: contract.RuntimeArgs, model_dir: Path):
+def build_engine(args: contract.RuntimeArgs, model_dir: Path, benchmark_mode: Optional[benchmark.BenchmarkMode] = None):
     """The engine the contract asks for; vLLM is imported only when chosen (it needs a GPU)."""
     if args.engine == "vllm":
         from .engines.vllm_engine import VllmEngine
 
-        return VllmEngine(model_dir, args)
+        return VllmEngine(model_dir, args, benchmark_mode)
     from .engines.transformers_engine import TransformersEngine
 
-    return TransformersEngine(model_dir, dtype=args.dtype, max_batch=args.max_num_seqs)
+    return TransformersEngine(model_dir, dtype=args.dtype, max_batch=args.max_num_seqs, benchmark=benchmark_mode)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -54,7 +56,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from .server.auth import ApiKeyInterceptor, ApiKeyMiddleware, load_api_key
     from .server.demo import install_demo_page
     from .server.errors import ErrorBoundaryMiddleware, install_error_handlers
-    from .server.http_server import WhisperModelServer, install_refusals
+    from .server.http_server import BenchmarkNoticeMiddleware, WhisperModelServer, install_refusals
     from .server.openai import OpenAIAudioRoutes
     from .server.realtime import RealtimeRoutes
     from .server.request_limits import BodyTimeouts, RequestLimitsMiddleware
@@ -65,14 +67,17 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     cap_malloc_arenas()
     namespace = build_parser().parse_args(argv)
     runtime_args = contract.RuntimeArgs.from_namespace(namespace)
+    benchmark_mode = benchmark.from_namespace(namespace)
     api_key = load_api_key(runtime_args.api_key_file)  # before the model loads: a missing Secret fails fast
     limits = AudioLimits.from_megabytes(runtime_args.max_upload_mb, runtime_args.max_audio_seconds)
-    engine = build_engine(runtime_args, namespace.model_dir)
+    engine = build_engine(runtime_args, namespace.model_dir, benchmark_mode)
     transcriber = Transcriber(
         engine,
         limits,
         RequestDefaults(language=runtime_args.default_language, task=runtime_args.default_task),
-        aligner=WordAligner(namespace.model_dir, engine.vocabulary, dtype=runtime_args.dtype),
+        # Word alignment needs the real weights, which a benchmark server does not have.
+        aligner=None if benchmark_mode else WordAligner(namespace.model_dir, engine.vocabulary, dtype=runtime_args.dtype),
+        benchmark=benchmark_mode,
     )
     model = WhisperModel(namespace.model_name, transcriber)
     model.load()
@@ -88,6 +93,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if api_key:  # outside the metrics: a refused request never reaches a route, so its raw path is no label
         app.add_middleware(ApiKeyMiddleware, api_key=api_key)
     app.add_middleware(ErrorBoundaryMiddleware)
+    if benchmark_mode is not None:  # outermost, so that even the error boundary's answers carry it
+        logging.getLogger("whisper_runtime").warning("BENCHMARK MODE: %s", benchmark_mode.notice)
+        app.add_middleware(BenchmarkNoticeMiddleware, notice=benchmark_mode.notice)
     track_queue_depth(engine.queue_depth)
 
     # KServe's gRPC server reads its message limit from the flags it parsed at import (8 MiB by default):

@@ -23,6 +23,7 @@ import numpy as np
 from . import metrics
 from .aligner import WindowText, WordAligner
 from .audio import AudioLimits, decode_audio, validate_pcm
+from .benchmark import BenchmarkMode
 from .contract import SAMPLE_RATE, TASKS
 from .engines.base import DecodeOptions, SpeechEngine, WindowRequest, WindowResult
 from .errors import EngineNotReady, InvalidRequest
@@ -71,11 +72,15 @@ class Transcriber:
         limits: AudioLimits,
         defaults: RequestDefaults = RequestDefaults(),
         aligner: Optional[WordAligner] = None,
+        benchmark: Optional[BenchmarkMode] = None,
     ):
         self.engine = engine
         self.limits = limits
         self.defaults = defaults
         self.aligner = aligner
+        #: Benchmark mode (random weights, benchmark.py): each window is decoded once, neither resumed nor retried,
+        #: so every engine does the same work whatever the random text says.
+        self.benchmark = benchmark
         self._running = 0
         #: The last trim started when the server went idle (kept referenced: asyncio holds tasks weakly).
         self._trim: Optional[asyncio.Task] = None
@@ -166,7 +171,7 @@ class Transcriber:
     async def _decode_window(self, window: Window, options: DecodeOptions, started: float) -> list[FinalWindow]:
         """A window's final stretches: the window itself, and the rest it resumed at, if any (decoded once more)."""
         result = await self._decode_without_loops(window, options, started)
-        resumed = resumption(window, result.segments)
+        resumed = None if self.benchmark else resumption(window, result.segments)
         if resumed is None:
             return [FinalWindow(window, result)]
         rest_result = await self._decode_without_loops(resumed.rest, options, started)
@@ -178,7 +183,7 @@ class Transcriber:
         priority = (started, window.offset_seconds)
         [result] = await self.engine.transcribe([WindowRequest(window.samples, options, priority)])
         tries = [result]
-        for temperature in retry_temperatures(options.temperature):
+        for temperature in () if self.benchmark else retry_temperatures(options.temperature):
             if not is_loop(tries[-1].text):
                 break
             metrics.observe_loop_retry()

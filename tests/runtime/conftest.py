@@ -3,7 +3,6 @@ multilingual base model for language detection and translation."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import signal
@@ -55,17 +54,15 @@ def _wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float =
     raise TimeoutError(f"whisper-runtime not ready after {timeout} s:\n{log.read_text()[-4000:]}")
 
 
-@contextlib.contextmanager
-def serve_runtime(model_dir: Path, log: Path, *extra_args: str):
-    """Start whisper-runtime on ``model_dir`` (Transformers, fp32, CPU, plus ``extra_args``), yield it once ready,
-    stop it after."""
+def serve(model_dir: Path, log: Path, *extra_flags: str):
+    """Start whisper-runtime on ``model_dir`` (Transformers, fp32, CPU), yield it once ready, stop it after."""
     http_port, grpc_port = free_port(), free_port()
     command = [
         sys.executable, "-m", "whisper_runtime",
         "--model_name=whisper", f"--model_dir={model_dir}", "--engine=transformers", "--dtype=float32",
         f"--http_port={http_port}", f"--grpc_port={grpc_port}", "--max_num_seqs=8",
         f"--max_upload_mb={SERVER_MAX_UPLOAD_MB}", f"--max_audio_seconds={SERVER_MAX_AUDIO_SECONDS}",
-        f"--header_timeout={SERVER_HEADER_TIMEOUT}", f"--body_idle_timeout={SERVER_BODY_IDLE_TIMEOUT}", *extra_args,
+        f"--header_timeout={SERVER_HEADER_TIMEOUT}", f"--body_idle_timeout={SERVER_BODY_IDLE_TIMEOUT}", *extra_flags,
     ]  # fmt: skip
     with log.open("w") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=os.environ | {"OMP_NUM_THREADS": "2"})
@@ -83,8 +80,7 @@ def serve_runtime(model_dir: Path, log: Path, *extra_args: str):
 
 @pytest.fixture(scope="session")
 def runtime_server(tiny_en_dir: Path, tmp_path_factory) -> RuntimeServer:
-    with serve_runtime(tiny_en_dir, tmp_path_factory.mktemp("runtime") / "server.log") as server:
-        yield server
+    yield from serve(tiny_en_dir, tmp_path_factory.mktemp("runtime") / "server.log")
 
 
 @pytest.fixture(scope="session")
@@ -93,16 +89,14 @@ def keyed_server(tiny_en_dir: Path, tmp_path_factory) -> RuntimeServer:
     folder = tmp_path_factory.mktemp("runtime-keyed")
     key_file = folder / "api-key"
     key_file.write_text(SERVER_API_KEY + "\n")  # what `kubectl create secret --from-file` of an echoed key leaves
-    with serve_runtime(tiny_en_dir, folder / "server.log", f"--api_key_file={key_file}") as server:
-        yield server
+    yield from serve(tiny_en_dir, folder / "server.log", f"--api_key_file={key_file}")
 
 
 @pytest.fixture(scope="session")
 def base_server(tmp_path_factory) -> RuntimeServer:
     from whisper_devkit.models import ensure_model
 
-    with serve_runtime(ensure_model("base"), tmp_path_factory.mktemp("runtime-base") / "server.log") as server:
-        yield server
+    yield from serve(ensure_model("base"), tmp_path_factory.mktemp("runtime-base") / "server.log")
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +113,25 @@ def http(server: RuntimeServer):
 @pytest.fixture(scope="module")
 def openai_client(server: RuntimeServer):
     return openai_client_of(server)
+
+
+#: What a benchmark-mode window decodes in the tests: few tokens, so random weights on CPU stay fast.
+BENCHMARK_TOKENS = 12
+
+
+@pytest.fixture(scope="session")
+def tiny_shape_dir(tmp_path_factory) -> Path:
+    """Tiny's architecture without weights (bench/model_shapes.py), for the runtime's benchmark mode."""
+    from whisper_devkit.models import ensure_model
+
+    out = tmp_path_factory.mktemp("shapes")
+    bench = Path(__file__).resolve().parents[2] / "bench"
+    subprocess.run([sys.executable, str(bench / "model_shapes.py"), "--tokenizer_from", str(ensure_model("base")),
+                    "--out", str(out), "tiny"], check=True, capture_output=True)
+    return out / "tiny"
+
+
+@pytest.fixture(scope="module")
+def benchmark_server(tiny_shape_dir: Path, tmp_path_factory) -> RuntimeServer:
+    log = tmp_path_factory.mktemp("runtime-benchmark") / "server.log"
+    yield from serve(tiny_shape_dir, log, "--benchmark_random_weights", f"--benchmark_tokens_per_window={BENCHMARK_TOKENS}")

@@ -14,8 +14,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
+from transformers import GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
+from ..benchmark import BenchmarkMode
 from ..contract import SAMPLE_RATE
 from ..tokens import WhisperVocabulary
 from .base import DecodeOptions, WindowRequest, WindowResult
@@ -34,8 +35,11 @@ def choose_device_and_dtype(requested_dtype: str) -> tuple[str, torch.dtype]:
 class TransformersEngine:
     name = "transformers"
 
-    def __init__(self, model_dir: Path, dtype: str = "bfloat16", max_batch: int = 16):
+    def __init__(
+        self, model_dir: Path, dtype: str = "bfloat16", max_batch: int = 16, benchmark: Optional[BenchmarkMode] = None
+    ):
         self._model_dir = Path(model_dir)
+        self._benchmark = benchmark
         self._device, self._dtype = choose_device_and_dtype(dtype)
         self._batcher = MicroBatcher(self._decode_batch, max_batch=max_batch, key=lambda window: window.priority)
         self._model: Optional[WhisperForConditionalGeneration] = None
@@ -44,9 +48,19 @@ class TransformersEngine:
         self._features = WhisperFeatureExtractor.from_pretrained(self._model_dir)
 
     async def start(self) -> None:
-        model = WhisperForConditionalGeneration.from_pretrained(self._model_dir, dtype=self._dtype)
-        self._model = model.to(self._device).eval()
+        if self._benchmark is None:
+            model = WhisperForConditionalGeneration.from_pretrained(self._model_dir, dtype=self._dtype).to(self._device)
+        else:
+            model = self._random_model()
+        self._model = model.eval()
         self._batcher.start()
+
+    def _random_model(self) -> WhisperForConditionalGeneration:
+        """Benchmark mode: random weights of config.json's shape, initialised on the device (fast even for large-v3)."""
+        with torch.device(self._device):
+            model = WhisperForConditionalGeneration(WhisperConfig.from_pretrained(self._model_dir)).to(self._dtype)
+        model.generation_config = GenerationConfig.from_pretrained(self._model_dir)
+        return model
 
     async def transcribe(self, windows: Sequence[WindowRequest]) -> list[WindowResult]:
         return await self._batcher.submit(windows)
@@ -99,6 +113,9 @@ class TransformersEngine:
             kwargs.update(language=options.language, task=options.task)
         if options.temperature > 0:
             kwargs.update(do_sample=True, temperature=options.temperature)
+        if self._benchmark is not None:
+            tokens = self._benchmark.tokens_per_window
+            kwargs.update(min_new_tokens=tokens, max_new_tokens=tokens)
         if options.prompt:
             kwargs["prompt_ids"] = torch.tensor(self.vocabulary.tokenizer.get_prompt_ids(options.prompt), device=self._device)
         sequences = self._model.generate(features, **kwargs)

@@ -14,8 +14,9 @@ import dataclasses
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
+from ..benchmark import BenchmarkMode
 from ..contract import SAMPLE_RATE, RuntimeArgs
 from ..tokens import WhisperVocabulary
 from .base import DecodeOptions, WindowRequest, WindowResult
@@ -27,7 +28,7 @@ MAX_MODEL_LEN = 448
 RENDER_WORKERS = min(8, os.cpu_count() or 1)
 
 
-def engine_args_from(args: RuntimeArgs, model_dir: Path) -> dict[str, Any]:
+def engine_args_from(args: RuntimeArgs, model_dir: Path, benchmark: Optional[BenchmarkMode] = None) -> dict[str, Any]:
     """The contract's flags as vLLM ``AsyncEngineArgs`` keyword arguments (pure: no vLLM import)."""
     compilation: dict[str, Any] = {"mode": args.compilation_level}
     if args.cuda_graphs and args.compilation_level == 0:
@@ -35,7 +36,7 @@ def engine_args_from(args: RuntimeArgs, model_dir: Path) -> dict[str, Any]:
         compilation["cudagraph_mode"] = "FULL_DECODE_ONLY"
     if args.cuda_graph_sizes:
         compilation["cudagraph_capture_sizes"] = list(args.cuda_graph_sizes)
-    return {
+    engine_args = {
         "model": str(model_dir),
         "dtype": args.dtype,
         "kv_cache_dtype": args.kv_cache_dtype,
@@ -54,6 +55,19 @@ def engine_args_from(args: RuntimeArgs, model_dir: Path) -> dict[str, Any]:
         # Whisper's timestamp rules, which vLLM does not apply itself (timestamp_rules.py says why they matter).
         "logits_processors": [VLLM_LOGITS_PROCESSOR],
     }
+    if args.quantization != "none":
+        engine_args["quantization"] = args.quantization
+    if benchmark is not None:
+        engine_args["load_format"] = "dummy"  # random weights of config.json's shape
+    return engine_args
+
+
+def fixed_length(benchmark: Optional[BenchmarkMode], room: int) -> dict[str, Any]:
+    """Sampling arguments that make a benchmark window decode exactly its tokens (none outside benchmark mode)."""
+    if benchmark is None:
+        return {"max_tokens": room}
+    tokens = min(benchmark.tokens_per_window, room)
+    return {"max_tokens": tokens, "min_tokens": tokens, "ignore_eos": True}
 
 
 def window_prompt(audio, decoder_prompt: str) -> dict[str, Any]:
@@ -67,8 +81,9 @@ def window_prompt(audio, decoder_prompt: str) -> dict[str, Any]:
 class VllmEngine:
     name = "vllm"
 
-    def __init__(self, model_dir: Path, args: RuntimeArgs):
-        self._engine_args = engine_args_from(args, Path(model_dir))
+    def __init__(self, model_dir: Path, args: RuntimeArgs, benchmark: Optional[BenchmarkMode] = None):
+        self._engine_args = engine_args_from(args, Path(model_dir), benchmark)
+        self._benchmark = benchmark
         self.vocabulary = WhisperVocabulary.from_model_dir(Path(model_dir))
         self.multilingual = self.vocabulary.multilingual
         self._engine = None
@@ -125,7 +140,7 @@ class VllmEngine:
             rules[DETECT_LANGUAGE_THEN] = self.vocabulary.task_token_id(options.task)
         return SamplingParams(
             temperature=options.temperature,
-            max_tokens=MAX_MODEL_LEN - prompt_tokens,
+            **fixed_length(self._benchmark, MAX_MODEL_LEN - prompt_tokens),
             skip_special_tokens=False,
             # Only the finished window's token ids are used (WhisperVocabulary parses them): neither streaming
             # every token through asyncio nor vLLM's incremental detokenization is needed.

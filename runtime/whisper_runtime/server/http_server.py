@@ -6,6 +6,7 @@
   (or of a new request starting on it); uvicorn itself waits forever.
 - v1 ``:predict``/``:explain`` and versioned v2 routes answer 400 saying what to use instead.
 - The gRPC server takes interceptors of ours (the API key) ahead of KServe's own.
+- A server in benchmark mode (random weights) marks every HTTP answer with a header (``BenchmarkNoticeMiddleware``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,28 @@ from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ..benchmark import NOTICE_HEADER
 from ..errors import InvalidRequest, RepositoryLocked
+
+
+class BenchmarkNoticeMiddleware:
+    """Adds ``X-Whisper-Benchmark-Mode: <notice>`` to every HTTP response (plain ASGI: streamed answers too)."""
+
+    def __init__(self, app, notice: str):
+        self.app = app
+        self._header = (NOTICE_HEADER.lower().encode(), notice.encode())
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def marked(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self._header]}
+            await send(message)
+
+        await self.app(scope, receive, marked)
 
 
 class LockedRepository(ModelRepositoryExtension):

@@ -21,6 +21,7 @@ from kserve import InferRequest, InferResponse, Model
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.infer_type import InferInput, InferOutput, to_http_parameters
 
+from ..benchmark import NOTICE_PARAMETER
 from ..contract import SAMPLE_RATE
 from ..engines.base import DecodeOptions
 from ..errors import InvalidAudio, InvalidRequest
@@ -77,7 +78,10 @@ class WhisperModel(Model):
         words = parameters.pop("word_timestamps")
         with_segments = parameters.pop("timestamps") or words
         transcript = await self._transcribe(audio_input(payload), self.transcriber.options(**parameters), words)
-        return transcript_response(self.name, payload.id, transcript, with_segments)
+        response = transcript_response(self.name, payload.id, transcript, with_segments)
+        if self.transcriber.benchmark is not None:  # gRPC answers carry no HTTP header: say it in the response too
+            response.parameters[NOTICE_PARAMETER] = self.transcriber.benchmark.notice
+        return response
 
     async def _transcribe(self, tensor: InferInput, options: DecodeOptions, words: bool) -> Transcript:
         if tensor.datatype == "BYTES":
