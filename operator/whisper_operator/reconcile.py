@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional, Protocol
 from .drift import drifted_paths
 from .errors import ApplyRejected, InvalidSpec, ReconcileError
 from .render import render_inference_service, render_status
-from .render.status import Event, transition_events
+from .render.status import Event, rollout_events, transition_events
 from .resources import SPEC_HASH_ANNOTATION
 from .settings import OperatorConfig
 from .spec import Endpoint
@@ -86,4 +86,5 @@ def reconcile(body: Mapping[str, Any], cluster: Cluster, config: OperatorConfig,
         status = render_status(None, problem=problem, **report)
         return Outcome(status, transition_events(previous.get("conditions") or [], status["conditions"]), problem)
     status = render_status(live, model=endpoint.spec.model.display_name, **report)
-    return Outcome(status, events + transition_events(previous.get("conditions") or [], status["conditions"]))
+    events += transition_events(previous.get("conditions") or [], status["conditions"])
+    return Outcome(status, events + rollout_events(previous, status))

@@ -48,3 +48,11 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GFD_COMPUTE_MAJOR = "nvidia.com/gpu.compute.major"
 GFD_COMPUTE_MINOR = "nvidia.com/gpu.compute.minor"
 GFD_PRODUCT = "nvidia.com/gpu.product"
+
+#: Warm replicas: the endpoint's cache claim, mounted on kserve-container; vLLM keeps its torch.compile cache
+#: (with Inductor's and Triton's) under VLLM_CACHE_ROOT/torch_compile_cache/<hash of config and code>.
+CACHE_VOLUME = "whisper-cache"
+CACHE_MOUNT_PATH = "/var/cache/whisper"
+VLLM_CACHE_ROOT = f"{CACHE_MOUNT_PATH}/vllm"
+#: The runtime image's user and group (runtime/Dockerfile): fsGroup makes the claim writable for it.
+RUNTIME_GROUP_ID = 1000

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from whisper_operator.errors import InvalidSpec
 from whisper_operator.render import render_status
-from whisper_operator.render.status import transition_events
+from whisper_operator.render.status import rollout_events, transition_events
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
 
 
-def isvc(ready: str, *, generation=2, observed=2, reason=None, message=None, model_status=None, url=None):
+def isvc(ready: str, *, generation=2, observed=2, reason=None, message=None, model_status=None, url=None,
+         deployment_reason="NewReplicaSetAvailable"):
+    """KServe's Standard-mode status: Ready, and PredictorReady with the Deployment's Progressing reason."""
     condition = {"type": "Ready", "status": ready, **({"reason": reason} if reason else {}),
                  **({"message": message} if message else {})}
-    status = {"observedGeneration": observed, "conditions": [condition], "modelStatus": model_status or {}}
+    predictor = {"type": "PredictorReady", "status": ready, "reason": deployment_reason}
+    status = {"observedGeneration": observed, "conditions": [condition, predictor],
+              "modelStatus": model_status or {}, "deploymentMode": "Standard"}
     if url:
         status["url"] = url
     return {"metadata": {"name": "w", "generation": generation}, "status": status}
@@ -36,6 +40,51 @@ def test_ready_inference_service_makes_a_ready_endpoint():
     assert (status["url"], status["readyReplicas"], status["model"]) == ("http://w.default.example.com", 2, "large-v3")
     assert all(condition["observedGeneration"] == 3 for condition in status["conditions"])
     assert status["observedGeneration"] == 3
+
+
+def test_first_rollout_names_no_serving_generation_until_the_deployment_finished():
+    starting = status_of(isvc("False", reason="PredictorNotReady", deployment_reason="ReplicaSetUpdated"))
+    assert "servingGeneration" not in starting
+    assert status_of(isvc("True"), previous=starting)["servingGeneration"] == 3
+
+
+def test_while_a_spec_change_rolls_out_the_previous_generation_serves_and_the_endpoint_stays_ready():
+    """maxUnavailable 0: the old pods keep the Deployment Available (KServe: Ready, MinimumReplicasAvailable)
+    until the new ReplicaSet is available (NewReplicaSetAvailable)."""
+    served = {"servingGeneration": 2}
+    just_applied = status_of(isvc("True", generation=3, observed=2), previous=served)  # KServe has not looked yet
+    rolling = status_of(isvc("True", generation=3, observed=3, deployment_reason="MinimumReplicasAvailable"),
+                        previous=just_applied)
+    done = status_of(isvc("True", generation=3, observed=3), previous=rolling)
+    assert [status["servingGeneration"] for status in (just_applied, rolling, done)] == [2, 2, 3]
+    assert conditions(rolling) == {"Ready": ("True", "InferenceServiceReady"), "Progressing": ("True", "RollingOut"),
+                                   "Degraded": ("False", "AsExpected")}
+    assert conditions(done)["Progressing"] == ("False", "Deployed")
+    assert [(event.reason, event.message) for event in rollout_events(rolling, done)] == [
+        ("RolledOut", "generation 3 serves all traffic (was generation 2)")]
+    assert rollout_events(just_applied, rolling) == [] and rollout_events({}, done) == []
+
+
+def knative_isvc(created: str, ready: str, rolled_out: str) -> dict:
+    live = isvc("True")
+    live["status"].update(deploymentMode="Knative", components={"predictor": {
+        "latestCreatedRevision": created, "latestReadyRevision": ready, "latestRolledoutRevision": rolled_out}})
+    return live
+
+
+def test_knative_canary_keeps_the_previous_generation_serving_until_the_latest_revision_has_all_traffic():
+    served = {"servingGeneration": 2}
+    canary = status_of(knative_isvc("w-predictor-00003", "w-predictor-00003", "w-predictor-00002"), previous=served)
+    starting = status_of(knative_isvc("w-predictor-00003", "w-predictor-00002", "w-predictor-00002"), previous=served)
+    promoted = status_of(knative_isvc("w-predictor-00003", "w-predictor-00003", "w-predictor-00003"), previous=canary)
+    assert [status["servingGeneration"] for status in (canary, starting, promoted)] == [2, 2, 3]
+    assert conditions(canary)["Progressing"] == ("True", "RollingOut")
+
+
+def test_refused_spec_or_missing_inference_service_and_the_serving_generation():
+    served = {"servingGeneration": 2}
+    assert status_of(None, previous=served, problem=InvalidSpec("bad"))["servingGeneration"] == 2
+    assert "servingGeneration" not in status_of(None, previous=served)
 
 
 def test_rolling_out_is_progressing_with_kserves_reason():

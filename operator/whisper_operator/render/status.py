@@ -7,6 +7,13 @@ from typing import Any, Mapping, Optional, Sequence
 
 #: KServe's modelStatus.transitionStatus values that mean "this will not become ready by waiting".
 KSERVE_FAILED_TRANSITIONS = ("BlockedByFailedLoad", "InvalidSpec")
+#: Standard mode: KServe copies the Deployment's Progressing reason onto PredictorReady; this one says the newest
+#: ReplicaSet is fully available, i.e. the old pods are gone.
+ROLLED_OUT_DEPLOYMENT_REASON = "NewReplicaSetAvailable"
+ROLLING_OUT_MESSAGE = (
+    "the new spec is rolling out; the previous one (status.servingGeneration) serves until the new pods are ready"
+)
+KNATIVE_MODES = ("Knative", "Serverless")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,14 +33,45 @@ class Event:
     message: str
 
 
-def _ready_condition(isvc: Mapping[str, Any]) -> Mapping[str, Any]:
+def _condition(isvc: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
     conditions = isvc.get("status", {}).get("conditions") or []
-    return next((condition for condition in conditions if condition.get("type") == "Ready"), {})
+    return next((condition for condition in conditions if condition.get("type") == kind), {})
+
+
+def _ready_condition(isvc: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _condition(isvc, "Ready")
 
 
 def _kserve_caught_up(isvc: Mapping[str, Any]) -> bool:
     observed = isvc.get("status", {}).get("observedGeneration")
     return observed is not None and observed == isvc.get("metadata", {}).get("generation", observed)
+
+
+def rolled_out(isvc: Mapping[str, Any]) -> bool:
+    """KServe serves all traffic with the InferenceService's current spec: Standard mode's Deployment finished its
+    rolling update; in Knative mode the latest revision is ready and holds 100% (no canary left)."""
+    status = isvc.get("status", {})
+    if _ready_condition(isvc).get("status") != "True" or not _kserve_caught_up(isvc):
+        return False
+    if status.get("deploymentMode") in KNATIVE_MODES:
+        predictor = (status.get("components") or {}).get("predictor") or {}
+        latest = predictor.get("latestReadyRevision")
+        return bool(latest) and latest == predictor.get("latestCreatedRevision") == predictor.get(
+            "latestRolledoutRevision")
+    return _condition(isvc, "PredictorReady").get("reason") == ROLLED_OUT_DEPLOYMENT_REASON
+
+
+def serving_generation(
+    isvc: Optional[Mapping[str, Any]], generation: Optional[int], previous: Mapping[str, Any]
+) -> Optional[int]:
+    """The newest endpoint generation whose spec serves all traffic: ``generation`` (the one the InferenceService
+    was just made to match) once KServe rolled it out, else the one the previous status named; None without an
+    InferenceService."""
+    if isvc is None:
+        return None
+    if rolled_out(isvc):
+        return generation
+    return previous.get("servingGeneration")
 
 
 def assess(isvc: Optional[Mapping[str, Any]], problem: Optional[Exception] = None) -> list[Condition]:
@@ -64,9 +102,12 @@ def assess(isvc: Optional[Mapping[str, Any]], problem: Optional[Exception] = Non
             Condition("Degraded", "True", reason, message),
         ]
     if ready.get("status") == "True" and _kserve_caught_up(isvc):
+        rolling = not rolled_out(isvc)
         return [
             Condition("Ready", "True", "InferenceServiceReady", "the endpoint serves requests"),
-            Condition("Progressing", "False", "Deployed"),
+            Condition("Progressing", "True", "RollingOut", ROLLING_OUT_MESSAGE)
+            if rolling
+            else Condition("Progressing", "False", "Deployed"),
             Condition("Degraded", "False", "AsExpected"),
         ]
     reason = ready.get("reason") or "Deploying"
@@ -115,6 +156,9 @@ def render_status(
         "readyReplicas": copies.get("totalCopies", 0),
         "inferenceService": (isvc or {}).get("metadata", {}).get("name"),
         "model": model or previous.get("model"),
+        # a refused spec changed nothing: the InferenceService still serves what it served
+        "servingGeneration": previous.get("servingGeneration") if problem else serving_generation(
+            isvc, observed_generation, previous),
     }
     return {key: value for key, value in status.items() if value is not None}
 
@@ -135,3 +179,11 @@ def transition_events(previous: Sequence[Mapping[str, Any]], current: Sequence[M
         elif condition["type"] == "Ready" and old.get("status") == "True":
             events.append(Event("Warning", "NotReady", condition["message"]))
     return events
+
+
+def rollout_events(previous: Mapping[str, Any], current: Mapping[str, Any]) -> list[Event]:
+    """A Normal event when a changed spec has replaced the one that served (not for the first deployment)."""
+    before, now = previous.get("servingGeneration"), current.get("servingGeneration")
+    if before is None or now is None or now == before:
+        return []
+    return [Event("Normal", "RolledOut", f"generation {now} serves all traffic (was generation {before})")]
