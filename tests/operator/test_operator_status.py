@@ -57,7 +57,7 @@ def test_while_a_spec_change_rolls_out_the_previous_generation_serves_and_the_en
                         previous=just_applied)
     done = status_of(isvc("True", generation=3, observed=3), previous=rolling)
     assert [status["servingGeneration"] for status in (just_applied, rolling, done)] == [2, 2, 3]
-    assert conditions(rolling) == {"Ready": ("True", "InferenceServiceReady"), "Progressing": ("True", "RollingOut"),
+    assert conditions(just_applied) == conditions(rolling) == {"Ready": ("True", "InferenceServiceReady"), "Progressing": ("True", "RollingOut"),
                                    "Degraded": ("False", "AsExpected")}
     assert conditions(done)["Progressing"] == ("False", "Deployed")
     assert [(event.reason, event.message) for event in rollout_events(rolling, done)] == [
@@ -94,10 +94,11 @@ def test_rolling_out_is_progressing_with_kserves_reason():
     assert status["readyReplicas"] == 0
 
 
-def test_ready_but_stale_generation_is_still_progressing():
+def test_ready_but_stale_generation_keeps_serving_and_is_progressing():
+    """KServe has not looked at the changed spec yet: the pods of the previous one still answer."""
     status = status_of(isvc("True", generation=3, observed=2))
-    assert conditions(status)["Ready"][0] == "False"
-    assert conditions(status)["Progressing"][0] == "True"
+    assert conditions(status)["Ready"][0] == "True"
+    assert conditions(status)["Progressing"] == ("True", "RollingOut")
 
 
 def test_failed_model_load_is_degraded_with_kserves_message():

@@ -101,7 +101,8 @@ def assess(isvc: Optional[Mapping[str, Any]], problem: Optional[Exception] = Non
             Condition("Progressing", "False", reason, "KServe gave up on this revision"),
             Condition("Degraded", "True", reason, message),
         ]
-    if ready.get("status") == "True" and _kserve_caught_up(isvc):
+    if ready.get("status") == "True":
+        # KServe has not looked at the new spec yet, or its rollout runs: the previous spec's pods still serve
         rolling = not rolled_out(isvc)
         return [
             Condition("Ready", "True", "InferenceServiceReady", "the endpoint serves requests"),
