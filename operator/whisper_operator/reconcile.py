@@ -13,7 +13,7 @@ from .drift import drifted_paths
 from .errors import ApplyRejected, InvalidSpec, ReconcileError
 from .render import render_inference_service, render_status
 from .render.status import Event, rollout_events, transition_events
-from .resources import SPEC_HASH_ANNOTATION
+from .resources import SPEC_HASH_ANNOTATION, predictor_deployment_name
 from .settings import OperatorConfig
 from .spec import Endpoint
 
@@ -22,6 +22,8 @@ class Cluster(Protocol):
     def get_inference_service(self, namespace: str, name: str) -> Optional[dict[str, Any]]: ...
 
     def apply_inference_service(self, manifest: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def get_deployment(self, namespace: str, name: str) -> Optional[dict[str, Any]]: ...
 
 
 class EndpointCluster(Cluster, Protocol):
@@ -85,6 +87,11 @@ def reconcile(body: Mapping[str, Any], cluster: Cluster, config: OperatorConfig,
     except (InvalidSpec, ApplyRejected) as problem:
         status = render_status(None, problem=problem, **report)
         return Outcome(status, transition_events(previous.get("conditions") or [], status["conditions"]), problem)
-    status = render_status(live, model=endpoint.spec.model.display_name, **report)
+    # Standard mode: whether the latest spec serves all traffic is the predictor Deployment's to say; read it only
+    # until the endpoint's generation has been seen serving (no reads once settled)
+    rolling_out = endpoint.spec.deployment_mode == "Standard" and previous.get("servingGeneration") != generation
+    deployment = cluster.get_deployment(endpoint.namespace, predictor_deployment_name(endpoint.name)) \
+        if rolling_out else None
+    status = render_status(live, model=endpoint.spec.model.display_name, deployment=deployment, **report)
     events += transition_events(previous.get("conditions") or [], status["conditions"])
     return Outcome(status, events + rollout_events(previous, status))

@@ -469,14 +469,16 @@ def kserve_container(deployment: dict) -> dict:
     return container
 
 
-def test_warm_replicas_and_rollouts_through_kserves_controller(cluster, namespace, cache_claim):
+def test_warm_replicas_and_rollouts_through_kserves_controller(cluster, namespace, cache_claim, gpu_pool):
     """KServe's real controller puts the cache claim, its mount and VLLM_CACHE_ROOT into the predictor Deployment
     with a rolling update that keeps serving pods until their successors are ready (the runtime's readiness route),
-    and its pod webhook mounts the model from the claim (no storage-initializer download). A spec change then rolls
-    out as a second ReplicaSet while the endpoint stays Ready with a pod available, and status.servingGeneration
-    moves from 1 to 2."""
+    and its pod webhook mounts the model from the claim (no storage-initializer download). Two replicas: KServe's
+    HPA scales the Deployment from 1 to 2, which moves KServe's observedGeneration past the InferenceService's
+    generation and must not read as a rollout. A spec change then rolls out as new ReplicaSet while the endpoint
+    stays Ready with both pods' worth available, and status.servingGeneration moves from 1 to 2."""
     cache = {"persistentVolumeClaim": cache_claim, "modelPath": "models/whisper-large-v3-turbo"}
-    kubectl_apply(cluster, endpoint(namespace, "warm", cache=cache))
+    replicas = {"minReplicas": 2, "maxReplicas": 2}
+    kubectl_apply(cluster, endpoint(namespace, "warm", cache=cache, autoscaling=replicas))
 
     def deployment() -> dict:
         found = get_or_none(cluster, "deployment", "warm-predictor", "-n", namespace)
@@ -496,9 +498,17 @@ def test_warm_replicas_and_rollouts_through_kserves_controller(cluster, namespac
     assert {"name": "VLLM_CACHE_ROOT", "value": "/var/cache/whisper/vllm"} in container["env"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"  # ready = warmed-up engine
 
-    live = wait_ready(cluster, namespace, "warm")
+    def settled() -> dict:
+        current = get_json(cluster, WEP, "warm", "-n", namespace)
+        if condition(current, "Progressing")["status"] != "False" or current["status"]["readyReplicas"] != 2:
+            raise NotYet(f"status {current['status']}")
+        return current
+
+    live = eventually(settled, timeout=90)
     assert live["status"]["servingGeneration"] == live["metadata"]["generation"] == 1
-    [pod] = predictor_pods(cluster, namespace, "warm")
+    isvc = get_json(cluster, ISVC, "warm", "-n", namespace)
+    assert isvc["status"]["observedGeneration"] > isvc["metadata"]["generation"]  # the HPA's scale-up
+    pod = predictor_pods(cluster, namespace, "warm")[0]
     assert not [c for c in pod["spec"].get("initContainers", []) if c["name"] == "storage-initializer"]
     claims = {volume["name"]: volume["persistentVolumeClaim"]["claimName"]
               for volume in pod["spec"]["volumes"] if "persistentVolumeClaim" in volume}
@@ -507,7 +517,7 @@ def test_warm_replicas_and_rollouts_through_kserves_controller(cluster, namespac
         "volumeMounts"] if mount["mountPath"] == "/mnt/models")
     assert (claims[model_mount["name"]], model_mount["subPath"]) == (cache_claim, cache["modelPath"])
 
-    kubectl_apply(cluster, endpoint(namespace, "warm", cache=cache, serving={"maxNumSeqs": 8}))
+    kubectl_apply(cluster, endpoint(namespace, "warm", cache=cache, autoscaling=replicas, serving={"maxNumSeqs": 8}))
     samples = []
 
     def rolled_out() -> dict:
@@ -519,7 +529,7 @@ def test_warm_replicas_and_rollouts_through_kserves_controller(cluster, namespac
         return current
 
     current = eventually(rolled_out, timeout=90, interval=0.2)
-    assert all(ready == "True" and available >= 1 for ready, available in samples), samples
+    assert all(ready == "True" and available >= 2 for ready, available in samples), samples
     assert condition(current, "Progressing")["status"] == "False"
     replica_sets = get_json(cluster, "replicasets", "-n", namespace, "-l",
                             "serving.kserve.io/inferenceservice=warm")["items"]

@@ -5,15 +5,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping, Optional, Sequence
 
+from ..resources import SPEC_HASH_ANNOTATION
+
 #: KServe's modelStatus.transitionStatus values that mean "this will not become ready by waiting".
 KSERVE_FAILED_TRANSITIONS = ("BlockedByFailedLoad", "InvalidSpec")
-#: Standard mode: KServe copies the Deployment's Progressing reason onto PredictorReady; this one says the newest
-#: ReplicaSet is fully available, i.e. the old pods are gone.
+#: The Deployment's Progressing reason once its newest ReplicaSet is fully available (the old pods are gone).
 ROLLED_OUT_DEPLOYMENT_REASON = "NewReplicaSetAvailable"
+KNATIVE_MODES = ("Knative", "Serverless")
 ROLLING_OUT_MESSAGE = (
     "the new spec is rolling out; the previous one (status.servingGeneration) serves until the new pods are ready"
 )
-KNATIVE_MODES = ("Knative", "Serverless")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,8 +34,8 @@ class Event:
     message: str
 
 
-def _condition(isvc: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
-    conditions = isvc.get("status", {}).get("conditions") or []
+def _condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    conditions = (obj.get("status") or {}).get("conditions") or []
     return next((condition for condition in conditions if condition.get("type") == kind), {})
 
 
@@ -47,35 +48,64 @@ def _kserve_caught_up(isvc: Mapping[str, Any]) -> bool:
     return observed is not None and observed == isvc.get("metadata", {}).get("generation", observed)
 
 
-def rolled_out(isvc: Mapping[str, Any]) -> bool:
-    """KServe serves all traffic with the InferenceService's current spec: Standard mode's Deployment finished its
-    rolling update; in Knative mode the latest revision is ready and holds 100% (no canary left)."""
-    status = isvc.get("status", {})
-    if _ready_condition(isvc).get("status") != "True" or not _kserve_caught_up(isvc):
+def _spec_hash(obj: Mapping[str, Any]) -> Optional[str]:
+    return (obj.get("metadata", {}).get("annotations") or {}).get(SPEC_HASH_ANNOTATION)
+
+
+def _deployment_rolled_out(deployment: Mapping[str, Any], spec_hash: Optional[str]) -> bool:
+    """Only pods of this spec run: KServe wrote it into the pod template (which carries the InferenceService's
+    annotations), the Deployment controller saw that, and the newest ReplicaSet is fully available."""
+    status = deployment.get("status") or {}
+    return (
+        _spec_hash(deployment["spec"]["template"]) == spec_hash
+        and status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
+        and _condition(deployment, "Progressing").get("reason") == ROLLED_OUT_DEPLOYMENT_REASON
+    )
+
+
+def rolled_out(isvc: Mapping[str, Any], deployment: Optional[Mapping[str, Any]]) -> bool:
+    """KServe serves all traffic with the InferenceService's current spec.
+
+    Standard mode asks the predictor Deployment: KServe's own ``observedGeneration`` is the Deployment's, which an
+    HPA or KEDA scale-up moves too, so the InferenceService's status cannot say whether KServe has acted on its
+    latest spec (measured on the e2e cluster: generation 1, observedGeneration 2 after a scale from 1 to 2).
+    Knative mode: the latest revision is ready and holds 100% of the traffic (no canary left).
+    """
+    if _ready_condition(isvc).get("status") != "True":
         return False
+    status = isvc.get("status", {})
     if status.get("deploymentMode") in KNATIVE_MODES:
         predictor = (status.get("components") or {}).get("predictor") or {}
         latest = predictor.get("latestReadyRevision")
-        return bool(latest) and latest == predictor.get("latestCreatedRevision") == predictor.get(
-            "latestRolledoutRevision")
-    return _condition(isvc, "PredictorReady").get("reason") == ROLLED_OUT_DEPLOYMENT_REASON
+        return (
+            _kserve_caught_up(isvc)
+            and bool(latest)
+            and latest == predictor.get("latestCreatedRevision") == predictor.get("latestRolledoutRevision")
+        )
+    return deployment is not None and _deployment_rolled_out(deployment, _spec_hash(isvc))
 
 
 def serving_generation(
-    isvc: Optional[Mapping[str, Any]], generation: Optional[int], previous: Mapping[str, Any]
+    isvc: Optional[Mapping[str, Any]],
+    deployment: Optional[Mapping[str, Any]],
+    generation: Optional[int],
+    previous: Mapping[str, Any],
 ) -> Optional[int]:
     """The newest endpoint generation whose spec serves all traffic: ``generation`` (the one the InferenceService
     was just made to match) once KServe rolled it out, else the one the previous status named; None without an
     InferenceService."""
     if isvc is None:
         return None
-    if rolled_out(isvc):
+    if previous.get("servingGeneration") == generation or rolled_out(isvc, deployment):
         return generation
     return previous.get("servingGeneration")
 
 
-def assess(isvc: Optional[Mapping[str, Any]], problem: Optional[Exception] = None) -> list[Condition]:
-    """Ready / Progressing / Degraded for a reconcile problem, a missing, or an existing InferenceService."""
+def assess(
+    isvc: Optional[Mapping[str, Any]], problem: Optional[Exception] = None, rolling_out: bool = False
+) -> list[Condition]:
+    """Ready / Progressing / Degraded for a reconcile problem, a missing, or an existing InferenceService;
+    ``rolling_out``: its latest spec does not serve all traffic yet."""
     if problem is not None:
         reason = getattr(problem, "reason", type(problem).__name__)
         return [
@@ -102,12 +132,11 @@ def assess(isvc: Optional[Mapping[str, Any]], problem: Optional[Exception] = Non
             Condition("Degraded", "True", reason, message),
         ]
     if ready.get("status") == "True":
-        # KServe has not looked at the new spec yet, or its rollout runs: the previous spec's pods still serve
-        rolling = not rolled_out(isvc)
+        # while a changed spec rolls out (or KServe has not acted on it yet) the previous spec's pods serve
         return [
             Condition("Ready", "True", "InferenceServiceReady", "the endpoint serves requests"),
             Condition("Progressing", "True", "RollingOut", ROLLING_OUT_MESSAGE)
-            if rolling
+            if rolling_out
             else Condition("Progressing", "False", "Deployed"),
             Condition("Degraded", "False", "AsExpected"),
         ]
@@ -146,20 +175,29 @@ def render_status(
     now: str,
     model: Optional[str] = None,
     problem: Optional[Exception] = None,
+    deployment: Optional[Mapping[str, Any]] = None,
 ) -> dict[str, Any]:
-    """The WhisperEndpoint's whole ``status``; ``lastTransitionTime`` is kept for conditions that did not change."""
+    """The WhisperEndpoint's whole ``status``; ``lastTransitionTime`` is kept for conditions that did not change.
+
+    ``deployment``: Standard mode's predictor Deployment, while a generation has not been seen serving yet.
+    A refused spec (``problem``) changed nothing: the InferenceService still serves what it served.
+    """
     isvc_status = (isvc or {}).get("status", {})
     copies = (isvc_status.get("modelStatus") or {}).get("copies") or {}
+    serving = (
+        previous.get("servingGeneration")
+        if problem
+        else serving_generation(isvc, deployment, observed_generation, previous)
+    )
+    conditions = assess(isvc, problem, rolling_out=serving != observed_generation)
     status: dict[str, Any] = {
         "observedGeneration": observed_generation,
-        "conditions": _as_dicts(assess(isvc, problem), previous.get("conditions") or [], observed_generation, now),
+        "conditions": _as_dicts(conditions, previous.get("conditions") or [], observed_generation, now),
         "url": isvc_status.get("url"),
         "readyReplicas": copies.get("totalCopies", 0),
         "inferenceService": (isvc or {}).get("metadata", {}).get("name"),
         "model": model or previous.get("model"),
-        # a refused spec changed nothing: the InferenceService still serves what it served
-        "servingGeneration": previous.get("servingGeneration") if problem else serving_generation(
-            isvc, observed_generation, previous),
+        "servingGeneration": serving,
     }
     return {key: value for key, value in status.items() if value is not None}
 
