@@ -69,6 +69,14 @@ def _converge(endpoint: Endpoint, cluster: Cluster, config: OperatorConfig) -> t
     return applied, [Event("Warning", "DriftRepaired", message)]
 
 
+def _rollout_deployment(endpoint: Endpoint, cluster: Cluster, settled: bool) -> Optional[dict[str, Any]]:
+    """Standard mode's predictor Deployment, which says whether the latest spec serves all traffic; read only
+    until the endpoint's generation has been seen serving (``settled``: no reads then)."""
+    if settled or endpoint.spec.deployment_mode != "Standard":
+        return None
+    return cluster.get_deployment(endpoint.namespace, predictor_deployment_name(endpoint.name))
+
+
 def reconcile(body: Mapping[str, Any], cluster: Cluster, config: OperatorConfig, now: str) -> Outcome:
     """Bring one WhisperEndpoint's InferenceService in line and compute its status.
 
@@ -84,14 +92,10 @@ def reconcile(body: Mapping[str, Any], cluster: Cluster, config: OperatorConfig,
         if config.policy is not None:
             config.policy.enforce(endpoint.spec)
         live, events = _converge(endpoint, cluster, config)
+        deployment = _rollout_deployment(endpoint, cluster, previous.get("servingGeneration") == generation)
     except (InvalidSpec, ApplyRejected) as problem:
         status = render_status(None, problem=problem, **report)
         return Outcome(status, transition_events(previous.get("conditions") or [], status["conditions"]), problem)
-    # Standard mode: whether the latest spec serves all traffic is the predictor Deployment's to say; read it only
-    # until the endpoint's generation has been seen serving (no reads once settled)
-    rolling_out = endpoint.spec.deployment_mode == "Standard" and previous.get("servingGeneration") != generation
-    deployment = cluster.get_deployment(endpoint.namespace, predictor_deployment_name(endpoint.name)) \
-        if rolling_out else None
     status = render_status(live, model=endpoint.spec.model.display_name, deployment=deployment, **report)
     events += transition_events(previous.get("conditions") or [], status["conditions"])
     return Outcome(status, events + rollout_events(previous, status))
