@@ -474,8 +474,9 @@ def test_warm_replicas_and_rollouts_through_kserves_controller(cluster, namespac
     with a rolling update that keeps serving pods until their successors are ready (the runtime's readiness route),
     and its pod webhook mounts the model from the claim (no storage-initializer download). Two replicas: KServe's
     HPA scales the Deployment from 1 to 2, which moves KServe's observedGeneration past the InferenceService's
-    generation and must not read as a rollout. A spec change then rolls out as new ReplicaSet while the endpoint
-    stays Ready with both pods' worth available, and status.servingGeneration moves from 1 to 2."""
+    generation and must not read as a rollout. A spec change (with maxSurge 2) then rolls out as a new ReplicaSet
+    while the endpoint stays Ready with both pods' worth available, KServe carries the new strategy into the
+    Deployment, and status.servingGeneration moves from 1 to 2."""
     cache = {"persistentVolumeClaim": cache_claim, "modelPath": "models/whisper-large-v3-turbo"}
     replicas = {"minReplicas": 2, "maxReplicas": 2}
     kubectl_apply(cluster, endpoint(namespace, "warm", cache=cache, autoscaling=replicas))
@@ -517,7 +518,8 @@ def test_warm_replicas_and_rollouts_through_kserves_controller(cluster, namespac
         "volumeMounts"] if mount["mountPath"] == "/mnt/models")
     assert (claims[model_mount["name"]], model_mount["subPath"]) == (cache_claim, cache["modelPath"])
 
-    kubectl_apply(cluster, endpoint(namespace, "warm", cache=cache, autoscaling=replicas, serving={"maxNumSeqs": 8}))
+    kubectl_apply(cluster, endpoint(namespace, "warm", cache=cache, autoscaling=replicas, serving={"maxNumSeqs": 8},
+                                    rollout={"maxSurge": 2}))
     samples = []
 
     def rolled_out() -> dict:
@@ -535,7 +537,9 @@ def test_warm_replicas_and_rollouts_through_kserves_controller(cluster, namespac
                             "serving.kserve.io/inferenceservice=warm")["items"]
     assert sorted(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] for rs in replica_sets) == [
         "1", "2"]
-    assert "--max_num_seqs=8" in kserve_container(deployment())["args"]
+    rolled = deployment()
+    assert "--max_num_seqs=8" in kserve_container(rolled)["args"]
+    assert rolled["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 2, "maxUnavailable": 0}
     reasons = cluster.kubectl("get", "events", "-n", namespace, "-o", "jsonpath={.items[*].reason}",
                               "--field-selector=involvedObject.kind=WhisperEndpoint,involvedObject.name=warm")
     assert "RolledOut" in reasons.stdout.split()
