@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import kubernetes
 import urllib3
@@ -38,6 +38,16 @@ def _translated_errors(action: str) -> Iterator[None]:
         raise ClusterUnavailable(f"{action}: {error}") from error
 
 
+def _none_if_missing(action: str, read: Callable[[], dict[str, Any]]) -> Optional[dict[str, Any]]:
+    try:
+        with _translated_errors(action):
+            return read()
+    except ApplyRejected as error:
+        if isinstance(error.__cause__, ApiException) and error.__cause__.status == 404:
+            return None
+        raise
+
+
 class KubeCluster:
     """Custom-object reads and writes through one shared API client."""
 
@@ -46,17 +56,22 @@ class KubeCluster:
             kubernetes.config.load_config()
             api_client = kubernetes.client.ApiClient()
         self._objects = kubernetes.client.CustomObjectsApi(api_client)
+        self._apps = kubernetes.client.AppsV1Api(api_client)
 
     def _get(self, resource: ApiResource, namespace: str, name: str) -> Optional[dict[str, Any]]:
-        try:
-            with _translated_errors(f"reading {resource.kind} {namespace}/{name}"):
-                return self._objects.get_namespaced_custom_object(
-                    resource.group, resource.version, namespace, resource.plural, name
-                )
-        except ApplyRejected as error:
-            if isinstance(error.__cause__, ApiException) and error.__cause__.status == 404:
-                return None
-            raise
+        return _none_if_missing(
+            f"reading {resource.kind} {namespace}/{name}",
+            lambda: self._objects.get_namespaced_custom_object(
+                resource.group, resource.version, namespace, resource.plural, name
+            ),
+        )
+
+    def get_deployment(self, namespace: str, name: str) -> Optional[dict[str, Any]]:
+        """A Deployment as a plain dict (the API's JSON, camelCase keys like the custom objects)."""
+        return _none_if_missing(
+            f"reading Deployment {namespace}/{name}",
+            lambda: json.loads(self._apps.read_namespaced_deployment(name, namespace, _preload_content=False).data),
+        )
 
     def get_inference_service(self, namespace: str, name: str) -> Optional[dict[str, Any]]:
         return self._get(INFERENCE_SERVICE, namespace, name)

@@ -42,6 +42,12 @@ PERMISSIONS: tuple[Permission, ...] = (
         ("get", "list", "watch", "create", "patch"),
         "server-side apply (a create is an apply that needs create too) and watch for drift and status",
     ),
+    Permission(
+        "apps",
+        ("deployments",),
+        ("get",),
+        "whether a spec change has rolled out: KServe's predictor Deployment in Standard mode (status.servingGeneration)",
+    ),
     Permission("", ("events",), ("create",), "Events on WhisperEndpoints (kopf posts core v1 Events)"),
     Permission(
         "apiextensions.k8s.io", ("customresourcedefinitions",), ("list", "watch"), "kopf discovers its resources"

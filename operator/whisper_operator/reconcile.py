@@ -12,8 +12,8 @@ from typing import Any, Mapping, Optional, Protocol
 from .drift import drifted_paths
 from .errors import ApplyRejected, InvalidSpec, ReconcileError
 from .render import render_inference_service, render_status
-from .render.status import Event, transition_events
-from .resources import SPEC_HASH_ANNOTATION
+from .render.status import Event, rollout_events, transition_events
+from .resources import SPEC_HASH_ANNOTATION, predictor_deployment_name
 from .settings import OperatorConfig
 from .spec import Endpoint
 
@@ -22,6 +22,8 @@ class Cluster(Protocol):
     def get_inference_service(self, namespace: str, name: str) -> Optional[dict[str, Any]]: ...
 
     def apply_inference_service(self, manifest: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def get_deployment(self, namespace: str, name: str) -> Optional[dict[str, Any]]: ...
 
 
 class EndpointCluster(Cluster, Protocol):
@@ -67,6 +69,14 @@ def _converge(endpoint: Endpoint, cluster: Cluster, config: OperatorConfig) -> t
     return applied, [Event("Warning", "DriftRepaired", message)]
 
 
+def _rollout_deployment(endpoint: Endpoint, cluster: Cluster, settled: bool) -> Optional[dict[str, Any]]:
+    """Standard mode's predictor Deployment, which says whether the latest spec serves all traffic; read only
+    until the endpoint's generation has been seen serving (``settled``: no reads then)."""
+    if settled or endpoint.spec.deployment_mode != "Standard":
+        return None
+    return cluster.get_deployment(endpoint.namespace, predictor_deployment_name(endpoint.name))
+
+
 def reconcile(body: Mapping[str, Any], cluster: Cluster, config: OperatorConfig, now: str) -> Outcome:
     """Bring one WhisperEndpoint's InferenceService in line and compute its status.
 
@@ -82,8 +92,10 @@ def reconcile(body: Mapping[str, Any], cluster: Cluster, config: OperatorConfig,
         if config.policy is not None:
             config.policy.enforce(endpoint.spec)
         live, events = _converge(endpoint, cluster, config)
+        deployment = _rollout_deployment(endpoint, cluster, previous.get("servingGeneration") == generation)
     except (InvalidSpec, ApplyRejected) as problem:
         status = render_status(None, problem=problem, **report)
         return Outcome(status, transition_events(previous.get("conditions") or [], status["conditions"]), problem)
-    status = render_status(live, model=endpoint.spec.model.display_name, **report)
-    return Outcome(status, events + transition_events(previous.get("conditions") or [], status["conditions"]))
+    status = render_status(live, model=endpoint.spec.model.display_name, deployment=deployment, **report)
+    events += transition_events(previous.get("conditions") or [], status["conditions"])
+    return Outcome(status, events + rollout_events(previous, status))

@@ -25,6 +25,11 @@ class ApiResource:
 WHISPER_ENDPOINT = ApiResource(GROUP, VERSION, PLURAL, KIND)
 INFERENCE_SERVICE = ApiResource("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService")
 
+
+def predictor_deployment_name(inference_service: str) -> str:
+    """The Deployment KServe's Standard mode runs the predictor in."""
+    return f"{inference_service}-predictor"
+
 #: KServe's annotation choosing plain Deployments ("Standard") or Knative Services ("Knative").
 KSERVE_DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 
@@ -48,3 +53,11 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GFD_COMPUTE_MAJOR = "nvidia.com/gpu.compute.major"
 GFD_COMPUTE_MINOR = "nvidia.com/gpu.compute.minor"
 GFD_PRODUCT = "nvidia.com/gpu.product"
+
+#: Warm replicas: the endpoint's cache claim, mounted on kserve-container; vLLM keeps its torch.compile cache
+#: (with Inductor's and Triton's) under VLLM_CACHE_ROOT/torch_compile_cache/<hash of config and code>.
+CACHE_VOLUME = "whisper-cache"
+CACHE_MOUNT_PATH = "/var/cache/whisper"
+VLLM_CACHE_ROOT = f"{CACHE_MOUNT_PATH}/vllm"
+#: The runtime image's user and group (runtime/Dockerfile): fsGroup makes the claim writable for it.
+RUNTIME_GROUP_ID = 1000

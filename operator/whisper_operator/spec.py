@@ -127,6 +127,67 @@ class EnvVar(_Model):
     value: str = ""
 
 
+# -- Warm replicas and rollouts (issue 13 items 2 and 4) --------------------------------------------------------
+
+#: A Kubernetes object name (DNS-1123 subdomain), as the CRD's pattern for Secret and claim names.
+OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+#: A relative folder without "." or ".." segments (and no hidden ones): it cannot leave the claim.
+CLAIM_PATH_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$"
+#: vLLM's cache folder (torch.compile's artifacts live under it); the operator points it at the cache claim.
+VLLM_CACHE_ROOT_ENV = "VLLM_CACHE_ROOT"
+#: Standard mode's rolling update when the spec names none: one extra pod at a time, none taken away before
+#: its successor is ready (the runtime reports ready only after its warm-up transcription).
+DEFAULT_MAX_SURGE = 1
+DEFAULT_MAX_UNAVAILABLE = 0
+
+
+class Cache(_Model):
+    """Warm replicas: a PersistentVolumeClaim that outlives the pods holds vLLM's compile cache and, with
+    ``modelPath``, the model itself, so a new replica neither compiles again nor downloads anything."""
+
+    persistent_volume_claim: str = pydantic.Field(max_length=253, pattern=OBJECT_NAME_PATTERN)
+    #: The claim's folder holding the model (Hugging Face layout): served from there with KServe's pvc://.
+    model_path: Optional[str] = pydantic.Field(default=None, max_length=1024, pattern=CLAIM_PATH_PATTERN)
+
+
+class Rollout(_Model):
+    """How a spec change replaces the serving pods without dropping requests."""
+
+    #: Standard mode: pods above the replica count during a rolling update (default DEFAULT_MAX_SURGE).
+    max_surge: Optional[int] = pydantic.Field(default=None, ge=0, le=100)
+    #: Standard mode: pods that may be unready during a rolling update (default DEFAULT_MAX_UNAVAILABLE).
+    max_unavailable: Optional[int] = pydantic.Field(default=None, ge=0, le=100)
+    #: Knative mode: the share of traffic the new revision gets until the percent is raised to 100 or removed.
+    canary_traffic_percent: Optional[int] = pydantic.Field(default=None, ge=0, le=100)
+
+    @property
+    def surge_and_unavailable(self) -> tuple[int, int]:
+        surge = DEFAULT_MAX_SURGE if self.max_surge is None else self.max_surge
+        unavailable = DEFAULT_MAX_UNAVAILABLE if self.max_unavailable is None else self.max_unavailable
+        return surge, unavailable
+
+
+def cache_and_rollout_problems(spec: "WhisperEndpointSpec") -> list[str]:
+    """spec_problems' rules for ``cache`` and ``rollout``, in the words of the CRD's CEL messages."""
+    problems = []
+    rollout = spec.rollout
+    if rollout.surge_and_unavailable == (0, 0):
+        problems.append("rollout: maxSurge and maxUnavailable must not both be 0 (no pod could ever be replaced)")
+    if (rollout.max_surge is not None or rollout.max_unavailable is not None) and spec.deployment_mode != "Standard":
+        problems.append(
+            "rollout.maxSurge and rollout.maxUnavailable need deploymentMode Standard "
+            "(KServe refuses a Deployment strategy in Knative mode; use rollout.canaryTrafficPercent there)"
+        )
+    if spec.cache and any(variable.name == VLLM_CACHE_ROOT_ENV for variable in spec.env):
+        problems.append("env: VLLM_CACHE_ROOT is where cache puts vLLM's compile cache; remove it from env")
+    if rollout.canary_traffic_percent is not None and spec.deployment_mode != "Knative":
+        problems.append(
+            "rollout.canaryTrafficPercent needs deploymentMode Knative (Standard mode runs one Deployment and "
+            "cannot split traffic; it rolls out with rollout.maxSurge and rollout.maxUnavailable)"
+        )
+    return problems
+
+
 class WhisperEndpointSpec(_Model):
     model: ModelSource
     engine: Literal["vllm", "transformers"] = "vllm"
@@ -140,6 +201,8 @@ class WhisperEndpointSpec(_Model):
     runtime_image: Optional[str] = None
     env: tuple[EnvVar, ...] = ()
     auth: Auth = Auth()
+    cache: Optional[Cache] = None
+    rollout: Rollout = Rollout()
 
 
 def spec_problems(spec: WhisperEndpointSpec) -> list[str]:
@@ -168,7 +231,7 @@ def spec_problems(spec: WhisperEndpointSpec) -> list[str]:
         problems.append("env: set the hub token through model.hubTokenSecretRef, never inline")
     if any(variable.name == contract.API_KEY_ENV for variable in spec.env):
         problems.append("env: set the API key through auth.apiKeySecretRef, never inline")
-    return problems
+    return problems + cache_and_rollout_problems(spec)
 
 
 def parse_spec(raw: Mapping[str, Any]) -> WhisperEndpointSpec:

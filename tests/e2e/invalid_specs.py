@@ -79,6 +79,12 @@ SCHEMA = [
     ("unknown-field", {"spec": {"replicas": 3}}, 'unknown field "spec.replicas"'),
     ("api-key-secret-without-name", {"spec": {"auth": {"apiKeySecretRef": {"key": "token"}}}},
      "spec.auth.apiKeySecretRef.name: Required value"),
+    ("cache-claim-name", {"spec": {"cache": {"persistentVolumeClaim": "Whisper_Cache"}}},
+     "spec.cache.persistentVolumeClaim in body should match"),
+    ("cache-model-path-leaves-the-claim", {"spec": {"cache": {"persistentVolumeClaim": "c", "modelPath": "m/../.."}}},
+     "spec.cache.modelPath in body should match"),
+    ("canary-percent", {"spec": {"deploymentMode": "Knative", "rollout": {"canaryTrafficPercent": 101}}},
+     "spec.rollout.canaryTrafficPercent in body should be less than or equal to 100"),
 ]
 CEL = [
     ("fp8-below-8.9", {"spec": {"resources": {"minComputeCapability": "8.6"}}},
@@ -96,6 +102,15 @@ CEL = [
      "env: set the hub token through model.hubTokenSecretRef, never inline"),
     ("inline-api-key", {"spec": {"env": [{"name": "WHISPER_API_KEY", "value": "sk-secret"}]}},
      "env: set the API key through auth.apiKeySecretRef, never inline"),
+    ("rollout-that-replaces-nothing", {"spec": {"rollout": {"maxSurge": 0}}},
+     "rollout: maxSurge and maxUnavailable must not both be 0 (no pod could ever be replaced)"),
+    ("deployment-strategy-in-knative-mode", {"spec": {"deploymentMode": "Knative", "rollout": {"maxSurge": 2}}},
+     "rollout.maxSurge and rollout.maxUnavailable need deploymentMode Standard"),
+    ("canary-in-standard-mode", {"spec": {"rollout": {"canaryTrafficPercent": 10}}},
+     "rollout.canaryTrafficPercent needs deploymentMode Knative"),
+    ("compile-cache-root-in-env", {"spec": {"cache": {"persistentVolumeClaim": "c"},
+                                            "env": [{"name": "VLLM_CACHE_ROOT", "value": "/tmp"}]}},
+     "env: VLLM_CACHE_ROOT is where cache puts vLLM's compile cache; remove it from env"),
     ("name-too-long", {"name": "w" * 46}, "metadata.name must start with a letter"),
     ("name-starts-with-digit", {"name": "1whisper"}, "metadata.name must start with a letter"),
 ]

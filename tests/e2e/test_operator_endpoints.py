@@ -212,7 +212,7 @@ def assert_refused_and_nothing_created(cluster, namespace: str, manifest: dict, 
 def test_the_api_server_refuses_at_least_30_distinct_invalid_specs():
     """The figure docs/operator.md quotes: every case below is refused by the API server, with its message."""
     cases = [case[0] for case in SCHEMA + CEL + POLICY]
-    assert len(set(cases)) == len(cases) == 48
+    assert len(set(cases)) == len(cases) == 55
 
 
 @pytest.mark.parametrize(("change", "message"), [pytest.param(change, message, id=case)
@@ -481,3 +481,100 @@ def test_queue_depth_autoscaling_becomes_kserves_keda_scaled_object(cluster, nam
         "serverAddress": "http://prometheus.monitoring:9090", "threshold": "24",
         "query": f'sum(whisper_queue_depth{{namespace="{namespace}",pod=~"queued-predictor-.*"}})'}
     assert get_or_none(cluster, "hpa", "queued-predictor", "-n", namespace) is None  # KEDA's, not KServe's HPA
+
+
+@pytest.fixture
+def cache_claim(cluster, namespace):
+    """A claim bound to a hostPath volume made for it, so that the scheduler places the predictor pods (kwok then
+    runs them); the volume is cluster-scoped and goes afterwards."""
+    name, volume = "whisper-cache", f"whisper-cache-{namespace}"
+    kubectl_apply(cluster, {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": volume}, "spec": {
+        "capacity": {"storage": "50Gi"}, "accessModes": ["ReadWriteMany"], "storageClassName": "",
+        "hostPath": {"path": f"/srv/{volume}"}, "claimRef": {"namespace": namespace, "name": name}}})
+    kubectl_apply(cluster, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                            "metadata": {"name": name, "namespace": namespace}, "spec": {
+                                "accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": volume,
+                                "resources": {"requests": {"storage": "50Gi"}}}})
+    yield name
+    cluster.kubectl("delete", "pv", volume, "--wait=false")
+
+
+def kserve_container(deployment: dict) -> dict:
+    [container] = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "kserve-container"]
+    return container
+
+
+def test_warm_replicas_and_rollouts_through_kserves_controller(cluster, namespace, cache_claim, gpu_pool):
+    """KServe's real controller puts the cache claim, its mount and VLLM_CACHE_ROOT into the predictor Deployment
+    with a rolling update that keeps serving pods until their successors are ready (the runtime's readiness route),
+    and its pod webhook mounts the model from the claim (no storage-initializer download). Two replicas: KServe's
+    HPA scales the Deployment from 1 to 2, which moves KServe's observedGeneration past the InferenceService's
+    generation and must not read as a rollout. A spec change (with maxSurge 2) then rolls out as a new ReplicaSet
+    while the endpoint stays Ready with both pods' worth available, KServe carries the new strategy into the
+    Deployment, and status.servingGeneration moves from 1 to 2."""
+    cache = {"persistentVolumeClaim": cache_claim, "modelPath": "models/whisper-large-v3-turbo"}
+    replicas = {"minReplicas": 2, "maxReplicas": 2}
+    kubectl_apply(cluster, endpoint(namespace, "warm", cache=cache, autoscaling=replicas))
+
+    def deployment() -> dict:
+        found = get_or_none(cluster, "deployment", "warm-predictor", "-n", namespace)
+        if found is None:
+            raise NotYet("no predictor Deployment yet")
+        return found
+
+    first = eventually(deployment)
+    assert first["spec"]["strategy"] == {"type": "RollingUpdate",
+                                         "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    pod_spec = first["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in pod_spec["volumes"]}
+    assert volumes["whisper-cache"]["persistentVolumeClaim"] == {"claimName": cache_claim}
+    assert pod_spec["securityContext"]["fsGroup"] == 1000
+    container = kserve_container(first)
+    assert {"name": "whisper-cache", "mountPath": "/var/cache/whisper"} in container["volumeMounts"]
+    assert {"name": "VLLM_CACHE_ROOT", "value": "/var/cache/whisper/vllm"} in container["env"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"  # ready = warmed-up engine
+
+    def settled() -> dict:
+        current = get_json(cluster, WEP, "warm", "-n", namespace)
+        if condition(current, "Progressing")["status"] != "False" or current["status"]["readyReplicas"] != 2:
+            raise NotYet(f"status {current['status']}")
+        return current
+
+    live = eventually(settled, timeout=90)
+    assert live["status"]["servingGeneration"] == live["metadata"]["generation"] == 1
+    isvc = get_json(cluster, ISVC, "warm", "-n", namespace)
+    assert isvc["status"]["observedGeneration"] > isvc["metadata"]["generation"]  # the HPA's scale-up
+    pod = predictor_pods(cluster, namespace, "warm")[0]
+    assert not [c for c in pod["spec"].get("initContainers", []) if c["name"] == "storage-initializer"]
+    claims = {volume["name"]: volume["persistentVolumeClaim"]["claimName"]
+              for volume in pod["spec"]["volumes"] if "persistentVolumeClaim" in volume}
+    assert set(claims.values()) == {cache_claim}
+    model_mount = next(mount for mount in [c for c in pod["spec"]["containers"] if c["name"] == "kserve-container"][0][
+        "volumeMounts"] if mount["mountPath"] == "/mnt/models")
+    assert (claims[model_mount["name"]], model_mount["subPath"]) == (cache_claim, cache["modelPath"])
+
+    kubectl_apply(cluster, endpoint(namespace, "warm", cache=cache, autoscaling=replicas, serving={"maxNumSeqs": 8},
+                                    rollout={"maxSurge": 2}))
+    samples = []
+
+    def rolled_out() -> dict:
+        current = get_json(cluster, WEP, "warm", "-n", namespace)
+        available = deployment()["status"].get("availableReplicas", 0)
+        samples.append((condition(current, "Ready")["status"], available))
+        if current["status"].get("servingGeneration") != 2:
+            raise NotYet(f"servingGeneration {current['status'].get('servingGeneration')}")
+        return current
+
+    current = eventually(rolled_out, timeout=90, interval=0.2)
+    assert all(ready == "True" and available >= 2 for ready, available in samples), samples
+    assert condition(current, "Progressing")["status"] == "False"
+    replica_sets = get_json(cluster, "replicasets", "-n", namespace, "-l",
+                            "serving.kserve.io/inferenceservice=warm")["items"]
+    assert sorted(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] for rs in replica_sets) == [
+        "1", "2"]
+    rolled = deployment()
+    assert "--max_num_seqs=8" in kserve_container(rolled)["args"]
+    assert rolled["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 2, "maxUnavailable": 0}
+    reasons = cluster.kubectl("get", "events", "-n", namespace, "-o", "jsonpath={.items[*].reason}",
+                              "--field-selector=involvedObject.kind=WhisperEndpoint,involvedObject.name=warm")
+    assert "RolledOut" in reasons.stdout.split()

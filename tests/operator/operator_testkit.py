@@ -122,14 +122,16 @@ def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
 
 
 class InMemoryCluster:
-    """A small stand-in for the API server: stores InferenceServices and WhisperEndpoints, applies like
+    """A small stand-in for the API server: stores InferenceServices, WhisperEndpoints and Deployments, applies like
     server-side apply (the applied fields win, fields set by others stay), bumps generation on spec changes,
     and can be told to fail the next call with one of the operator's errors."""
 
     def __init__(self) -> None:
         self.inference_services: dict[tuple[str, str], dict[str, Any]] = {}
         self.endpoints: dict[tuple[str, str], dict[str, Any]] = {}
+        self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self.applies = 0
+        self.deployment_reads = 0
         self.fail_with: Exception | None = None
 
     def _maybe_fail(self) -> None:
@@ -152,6 +154,11 @@ class InMemoryCluster:
             merged["metadata"]["generation"] = live["metadata"]["generation"] + 1
         self.inference_services[key] = merged
         return copy.deepcopy(merged)
+
+    def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.deployment_reads += 1
+        found = self.deployments.get((namespace, name))
+        return copy.deepcopy(found) if found else None
 
     def get_endpoint(self, namespace: str, name: str) -> dict[str, Any] | None:
         found = self.endpoints.get((namespace, name))

@@ -163,6 +163,18 @@ def test_operator_reports_cross_field_problems_with_the_crd_messages(whisper_sch
     assert set(spec_problems(queue_on_knative)) <= cel_messages(whisper_schema)
 
 
+def test_cache_and_rollout_problems_use_the_crd_messages(whisper_schema):
+    broken = WhisperEndpointSpec.model_validate({
+        "model": {"preset": "large-v3"}, "deploymentMode": "Knative", "autoscaling": {"minReplicas": 1},
+        "rollout": {"maxSurge": 0, "maxUnavailable": 0}, "cache": {"persistentVolumeClaim": "c"},
+        "env": [{"name": "VLLM_CACHE_ROOT"}]})
+    canary_in_standard = WhisperEndpointSpec.model_validate({"model": {"preset": "large-v3"},
+                                                             "rollout": {"canaryTrafficPercent": 5}})
+    problems = spec_problems(broken) + spec_problems(canary_in_standard)
+    assert len(problems) == 4
+    assert set(problems) <= cel_messages(whisper_schema)
+
+
 def test_kopf_peering_crds_are_structural():
     crds = kit.load_yaml_documents(kit.REPO / "crds" / "kopf.dev_peerings.yaml")
     assert {crd["metadata"]["name"] for crd in crds} == {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}

@@ -61,6 +61,15 @@ def test_missing_inference_service_reads_as_none(cluster):
     assert FakeApiServer.requests[0][1] == "/apis/serving.kserve.io/v1beta1/namespaces/speech/inferenceservices/w"
 
 
+def test_deployment_reads_as_the_apis_json_or_none(cluster):
+    deployment = {"kind": "Deployment", "metadata": {"name": "w-predictor", "generation": 2},
+                  "spec": {"template": {"metadata": {"annotations": {"a": "b"}}}}, "status": {"observedGeneration": 2}}
+    FakeApiServer.replies = [(200, deployment), (404, status_body(404, 'deployments.apps "w" not found'))]
+    assert cluster.get_deployment("speech", "w-predictor") == deployment
+    assert cluster.get_deployment("speech", "w") is None
+    assert FakeApiServer.requests[0][1] == "/apis/apps/v1/namespaces/speech/deployments/w-predictor"
+
+
 def test_apply_is_a_forced_server_side_apply(cluster):
     FakeApiServer.replies = [(200, MANIFEST)]
     assert cluster.apply_inference_service(MANIFEST) == MANIFEST

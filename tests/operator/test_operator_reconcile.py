@@ -142,3 +142,28 @@ def test_status_patch_removes_fields_that_went_away():
     patch = outcome.status_patch({"url": "http://old", "readyReplicas": 1, "conditions": []})
     assert patch["url"] is None
     assert patch["conditions"] == outcome.status["conditions"]
+
+
+def predictor_deployment(cluster: InMemoryCluster, progressing: str) -> dict:
+    """Play KServe and the Deployment controller: the predictor Deployment of the live InferenceService's spec."""
+    isvc = cluster.inference_services[KEY]
+    template = {"metadata": {"annotations": dict(isvc["metadata"]["annotations"])}}
+    return {"metadata": {"name": f"{KEY[1]}-predictor", "generation": 1}, "spec": {"template": template},
+            "status": {"observedGeneration": 1, "conditions": [{"type": "Progressing", "reason": progressing}]}}
+
+
+def test_serving_generation_comes_from_the_predictor_deployment_which_is_read_only_until_settled():
+    cluster = InMemoryCluster()
+    first = run(endpoint(), cluster)
+    cluster.kserve_reports(*KEY, conditions=[{"type": "Ready", "status": "True"}])
+    cluster.deployments[(KEY[0], f"{KEY[1]}-predictor")] = predictor_deployment(cluster, "ReplicaSetUpdated")
+    rolling = run(endpoint(status=first.status), cluster, now=LATER)
+    assert condition(rolling, "Progressing")["reason"] == "RollingOut"
+    assert "servingGeneration" not in rolling.status
+    cluster.deployments[(KEY[0], f"{KEY[1]}-predictor")] = predictor_deployment(cluster, "NewReplicaSetAvailable")
+    settled = run(endpoint(status=rolling.status), cluster, now=LATER)
+    assert settled.status["servingGeneration"] == 1
+    assert condition(settled, "Progressing")["status"] == "False"
+    reads = cluster.deployment_reads
+    assert run(endpoint(status=settled.status), cluster, now=LATER).status == settled.status
+    assert cluster.deployment_reads == reads

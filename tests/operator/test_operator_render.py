@@ -162,3 +162,38 @@ def test_runtime_name_comes_from_configuration():
     body = {"metadata": {"name": "w"}, "spec": {"model": {"preset": "large-v3"}}}
     manifest = render_inference_service(Endpoint.from_body(body), OperatorConfig(runtime_name="whisper-custom"))
     assert manifest["spec"]["predictor"]["model"]["runtime"] == "whisper-custom"
+
+
+def test_warm_replicas_mount_the_cache_claim_for_vllm_and_serve_the_model_from_it():
+    manifest = rendered(kit.REPO / "examples" / "warm-replicas.yaml")[0]
+    predictor = manifest["spec"]["predictor"]
+    assert predictor["volumes"] == [{"name": "whisper-cache", "persistentVolumeClaim": {"claimName": "whisper-cache"}}]
+    assert predictor["securityContext"]["fsGroup"] == 1000  # the runtime image's user (runtime/Dockerfile)
+    model = predictor["model"]
+    assert model["volumeMounts"] == [{"name": "whisper-cache", "mountPath": "/var/cache/whisper"}]
+    assert {"name": "VLLM_CACHE_ROOT", "value": "/var/cache/whisper/vllm"} in model["env"]
+    assert model["storageUri"] == "pvc://whisper-cache/models/whisper-large-v3-turbo"
+
+
+def test_without_model_path_the_cache_holds_only_the_compile_cache():
+    spec = {"model": {"preset": "large-v3"}, "cache": {"persistentVolumeClaim": "compile-cache"}}
+    predictor = render_inference_service(Endpoint.from_body({"metadata": {"name": "w"}, "spec": spec}))["spec"][
+        "predictor"]
+    assert predictor["model"]["storageUri"] == "hf://openai/whisper-large-v3"
+    assert predictor["volumes"][0]["persistentVolumeClaim"] == {"claimName": "compile-cache"}
+    assert "volumes" not in rendered(kit.REPO / "examples" / "whisper-endpoint.yaml")[0]["spec"]["predictor"]
+
+
+def test_standard_mode_rolls_out_one_pod_at_a_time_and_knative_only_names_a_canary():
+    standard = rendered(kit.REPO / "examples" / "whisper-endpoint.yaml")[0]["spec"]["predictor"]
+    assert standard["deploymentStrategy"] == {"type": "RollingUpdate",
+                                              "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    knative = rendered(kit.REPO / "examples" / "distil-large-v3.5.yaml")[0]["spec"]["predictor"]
+    assert "deploymentStrategy" not in knative and "canaryTrafficPercent" not in knative
+    spec = {"model": {"preset": "large-v3"}, "deploymentMode": "Knative", "rollout": {"canaryTrafficPercent": 10}}
+    canary = render_inference_service(Endpoint.from_body({"metadata": {"name": "w"}, "spec": spec}))
+    assert canary["spec"]["predictor"]["canaryTrafficPercent"] == 10
+    spec = {"model": {"preset": "large-v3"}, "rollout": {"maxSurge": 0, "maxUnavailable": 1}}
+    in_place = render_inference_service(Endpoint.from_body({"metadata": {"name": "w"}, "spec": spec}))
+    assert in_place["spec"]["predictor"]["deploymentStrategy"]["rollingUpdate"] == {"maxSurge": 0,
+                                                                                    "maxUnavailable": 1}

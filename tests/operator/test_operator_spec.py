@@ -95,3 +95,26 @@ def test_endpoint_identity_comes_from_metadata():
         {"metadata": {"name": "w", "namespace": "speech", "uid": "u-1", "generation": 4}, "spec": MINIMAL}
     )
     assert (endpoint.name, endpoint.namespace, endpoint.uid, endpoint.generation) == ("w", "speech", "u-1", 4)
+
+
+@pytest.mark.parametrize(("sections", "message"), [
+    ({"rollout": {"maxSurge": 0}}, "rollout: maxSurge and maxUnavailable must not both be 0"),
+    ({"rollout": {"maxUnavailable": 1}, "deploymentMode": "Knative", "autoscaling": {"minReplicas": 1}},
+     "rollout.maxSurge and rollout.maxUnavailable need deploymentMode Standard"),
+    ({"rollout": {"canaryTrafficPercent": 20}}, "rollout.canaryTrafficPercent needs deploymentMode Knative"),
+    ({"cache": {"persistentVolumeClaim": "c"}, "env": [{"name": "VLLM_CACHE_ROOT", "value": "/x"}]},
+     "env: VLLM_CACHE_ROOT is where cache puts vLLM's compile cache"),
+    ({"cache": {"persistentVolumeClaim": "c", "modelPath": "../other-claim"}}, "spec.cache.modelPath"),
+    ({"cache": {"persistentVolumeClaim": "Not_A_Name"}}, "spec.cache.persistentVolumeClaim"),
+    ({"cache": {}}, "spec.cache.persistentVolumeClaim: Field required"),
+])
+def test_cache_and_rollout_rules(sections, message):
+    with pytest.raises(InvalidSpec, match=message.replace(".", r"\.")):
+        parse_spec(with_changes(**sections))
+
+
+def test_rollout_defaults_keep_serving_pods_until_their_successors_are_ready():
+    assert parse_spec(MINIMAL).rollout.surge_and_unavailable == (1, 0)
+    assert parse_spec(with_changes(rollout={"maxUnavailable": 2})).rollout.surge_and_unavailable == (1, 2)
+    assert parse_spec(with_changes(deploymentMode="Knative", rollout={"canaryTrafficPercent": 0})).rollout \
+        .canary_traffic_percent == 0

@@ -4,27 +4,47 @@ from __future__ import annotations
 
 from whisper_operator.errors import InvalidSpec
 from whisper_operator.render import render_status
-from whisper_operator.render.status import transition_events
+from whisper_operator.render.status import rollout_events, transition_events
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
 
 
-def isvc(ready: str, *, generation=2, observed=2, reason=None, message=None, model_status=None, url=None):
+HASH = "0123456789abcdef"
+
+
+def isvc(ready: str, *, generation=2, observed=2, reason=None, message=None, model_status=None, url=None,
+         spec_hash=HASH):
     condition = {"type": "Ready", "status": ready, **({"reason": reason} if reason else {}),
                  **({"message": message} if message else {})}
-    status = {"observedGeneration": observed, "conditions": [condition], "modelStatus": model_status or {}}
+    status = {"observedGeneration": observed, "conditions": [condition], "modelStatus": model_status or {},
+              "deploymentMode": "Standard"}
     if url:
         status["url"] = url
-    return {"metadata": {"name": "w", "generation": generation}, "status": status}
+    annotations = {"whisper.kserve-contrib.io/spec-hash": spec_hash}
+    return {"metadata": {"name": "w", "generation": generation, "annotations": annotations}, "status": status}
+
+
+def deployment(*, spec_hash=HASH, generation=2, observed=2, progressing="NewReplicaSetAvailable"):
+    """KServe's predictor Deployment as the Deployment controller reports on it."""
+    template = {"metadata": {"annotations": {"whisper.kserve-contrib.io/spec-hash": spec_hash}}}
+    status = {"observedGeneration": observed,
+              "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                             {"type": "Progressing", "status": "True", "reason": progressing}]}
+    return {"metadata": {"name": "w-predictor", "generation": generation}, "spec": {"template": template},
+            "status": status}
 
 
 def conditions(status) -> dict[str, tuple[str, str]]:
     return {condition["type"]: (condition["status"], condition["reason"]) for condition in status["conditions"]}
 
 
-def status_of(live, previous=None, now=T0, problem=None):
+def status_of(live, previous=None, now=T0, problem=None, rolled=None):
+    """Our status for generation 3; ``rolled`` the predictor Deployment (by default one that finished rolling out
+    the live InferenceService's spec)."""
+    if rolled is None and live is not None:
+        rolled = deployment(spec_hash=live["metadata"]["annotations"]["whisper.kserve-contrib.io/spec-hash"])
     return render_status(live, observed_generation=3, previous=previous or {}, now=now, model="large-v3",
-                         problem=problem)
+                         problem=problem, deployment=rolled or None)
 
 
 def test_ready_inference_service_makes_a_ready_endpoint():
@@ -38,17 +58,69 @@ def test_ready_inference_service_makes_a_ready_endpoint():
     assert status["observedGeneration"] == 3
 
 
+def test_first_rollout_names_no_serving_generation_until_the_deployment_finished():
+    starting = status_of(isvc("False", reason="PredictorNotReady"),
+                         rolled=deployment(observed=1, progressing="ReplicaSetUpdated"))
+    assert "servingGeneration" not in starting
+    assert "servingGeneration" not in status_of(isvc("True"), rolled={})  # no Deployment to ask
+    assert status_of(isvc("True"), previous=starting)["servingGeneration"] == 3
+
+
+def test_while_a_spec_change_rolls_out_the_previous_generation_serves_and_the_endpoint_stays_ready():
+    """maxUnavailable 0: the old pods keep KServe's InferenceService Ready until the new ReplicaSet is available.
+    First KServe has not written the new spec into the Deployment, then the Deployment controller has not seen it,
+    then the new pods are not all available (Progressing ReplicaSetUpdated), then they are."""
+    served = {"servingGeneration": 2}
+    live = isvc("True", spec_hash="new")
+    stages = [deployment(spec_hash="old"), deployment(spec_hash="new", generation=3, observed=2),
+              deployment(spec_hash="new", generation=3, observed=3, progressing="ReplicaSetUpdated"),
+              deployment(spec_hash="new", generation=3, observed=3)]
+    statuses = [status_of(live, previous=served, rolled=stage) for stage in stages]
+    assert [status["servingGeneration"] for status in statuses] == [2, 2, 2, 3]
+    just_applied, _, rolling, done = statuses
+    assert conditions(just_applied) == conditions(rolling) == {"Ready": ("True", "InferenceServiceReady"), "Progressing": ("True", "RollingOut"),
+                                   "Degraded": ("False", "AsExpected")}
+    assert conditions(done)["Progressing"] == ("False", "Deployed")
+    assert [(event.reason, event.message) for event in rollout_events(rolling, done)] == [
+        ("RolledOut", "generation 3 serves all traffic (was generation 2)")]
+    assert rollout_events(just_applied, rolling) == [] and rollout_events({}, done) == []
+
+
+def test_an_autoscaler_moving_kserves_observed_generation_is_no_rollout():
+    """KServe reports the Deployment's observedGeneration, which an HPA or KEDA scale-up moves too (measured on
+    the e2e cluster: InferenceService generation 1, observedGeneration 2 after the HPA scaled 1 -> 2 replicas)."""
+    scaled = status_of(isvc("True", generation=1, observed=2), rolled=deployment(generation=2, observed=2))
+    assert conditions(scaled)["Progressing"] == ("False", "Deployed")
+    assert scaled["servingGeneration"] == 3
+
+
+def knative_isvc(created: str, ready: str, rolled_out: str) -> dict:
+    live = isvc("True")
+    live["status"].update(deploymentMode="Knative", components={"predictor": {
+        "latestCreatedRevision": created, "latestReadyRevision": ready, "latestRolledoutRevision": rolled_out}})
+    return live
+
+
+def test_knative_canary_keeps_the_previous_generation_serving_until_the_latest_revision_has_all_traffic():
+    served = {"servingGeneration": 2}
+    canary = status_of(knative_isvc("w-predictor-00003", "w-predictor-00003", "w-predictor-00002"), previous=served)
+    starting = status_of(knative_isvc("w-predictor-00003", "w-predictor-00002", "w-predictor-00002"), previous=served)
+    promoted = status_of(knative_isvc("w-predictor-00003", "w-predictor-00003", "w-predictor-00003"), previous=canary)
+    assert [status["servingGeneration"] for status in (canary, starting, promoted)] == [2, 2, 3]
+    assert conditions(canary)["Progressing"] == ("True", "RollingOut")
+
+
+def test_refused_spec_or_missing_inference_service_and_the_serving_generation():
+    served = {"servingGeneration": 2}
+    assert status_of(None, previous=served, problem=InvalidSpec("bad"))["servingGeneration"] == 2
+    assert "servingGeneration" not in status_of(None, previous=served)
+
+
 def test_rolling_out_is_progressing_with_kserves_reason():
     status = status_of(isvc("False", reason="PredictorNotReady", message="pods are starting"))
     assert conditions(status)["Ready"] == ("False", "PredictorNotReady")
     assert conditions(status)["Progressing"] == ("True", "PredictorNotReady")
     assert status["readyReplicas"] == 0
-
-
-def test_ready_but_stale_generation_is_still_progressing():
-    status = status_of(isvc("True", generation=3, observed=2))
-    assert conditions(status)["Ready"][0] == "False"
-    assert conditions(status)["Progressing"][0] == "True"
 
 
 def test_failed_model_load_is_degraded_with_kserves_message():

@@ -46,6 +46,12 @@ def test_vllm_args_keep_cuda_graphs_without_compile():
     assert mapped["enforce_eager"] is False
 
 
+def test_vllm_compile_cache_follows_vllm_cache_root():
+    """No cache_dir: vLLM keeps torch.compile's artifacts under VLLM_CACHE_ROOT/torch_compile_cache/<hash>, which the
+    operator points at the endpoint's cache claim (spec.cache)."""
+    assert "cache_dir" not in engine_args_from(RuntimeArgs(), Path("/mnt/models"))["compilation_config"]
+
+
 def test_vllm_window_prompt_is_explicit_encoder_decoder():
     audio = np.zeros(16000, np.float32)
     prompt = window_prompt(audio, "<|startoftranscript|><|en|><|transcribe|>")

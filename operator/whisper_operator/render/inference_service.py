@@ -9,6 +9,8 @@ from typing import Any, Optional
 from whisper_runtime import contract
 
 from ..resources import (
+    CACHE_MOUNT_PATH,
+    CACHE_VOLUME,
     ENDPOINT_LABEL,
     GPU_RESOURCE,
     INFERENCE_SERVICE,
@@ -18,11 +20,13 @@ from ..resources import (
     KSERVE_STORAGE_SECRET_ANNOTATION,
     MANAGED_BY,
     QUEUE_DEPTH_METRIC,
+    RUNTIME_GROUP_ID,
     SPEC_HASH_ANNOTATION,
+    VLLM_CACHE_ROOT,
     WHISPER_ENDPOINT,
 )
 from ..settings import OperatorConfig
-from ..spec import Endpoint, WhisperEndpointSpec
+from ..spec import VLLM_CACHE_ROOT_ENV, Cache, Endpoint, WhisperEndpointSpec
 from .scheduling import gpu_tolerations, render_node_affinity
 
 #: Where the API key Secret is mounted in the runtime container: a file, not an environment variable, so the key
@@ -61,7 +65,8 @@ def _env(spec: WhisperEndpointSpec) -> list[dict[str, Any]]:
         if secret
         else []
     )
-    return token + [{"name": variable.name, "value": variable.value} for variable in spec.env]
+    cache = [{"name": VLLM_CACHE_ROOT_ENV, "value": VLLM_CACHE_ROOT}] if spec.cache else []
+    return token + cache + [{"name": variable.name, "value": variable.value} for variable in spec.env]
 
 
 def _resources(spec: WhisperEndpointSpec) -> dict[str, Any]:
@@ -77,7 +82,7 @@ def _model(spec: WhisperEndpointSpec, config: OperatorConfig) -> dict[str, Any]:
         "modelFormat": {"name": contract.MODEL_FORMAT},
         "runtime": config.runtime_name,
         "protocolVersion": "v2",
-        "storageUri": spec.model.resolved_storage_uri,
+        "storageUri": _storage_uri(spec),
         "args": runtime_args(spec).to_argv(),
         "resources": _resources(spec),
     }
@@ -100,7 +105,35 @@ def _volumes(spec: WhisperEndpointSpec) -> list[tuple[dict[str, Any], dict[str, 
         items = [{"key": secret.key, "path": API_KEY_FILE}]
         volumes.append(({"name": API_KEY_VOLUME, "secret": {"secretName": secret.name, "items": items}},
                         {"name": API_KEY_VOLUME, "mountPath": API_KEY_DIR, "readOnly": True}))
+    if spec.cache:  # the claim that outlives the pods
+        volumes.append(({"name": CACHE_VOLUME, "persistentVolumeClaim": {"claimName": spec.cache.persistent_volume_claim}},
+                        {"name": CACHE_VOLUME, "mountPath": CACHE_MOUNT_PATH}))
     return volumes
+
+
+def _storage_uri(spec: WhisperEndpointSpec) -> str:
+    """The model's source; a model already on the cache claim is mounted from there (KServe's pvc://)."""
+    cache = spec.cache
+    if cache and cache.model_path:
+        return f"pvc://{cache.persistent_volume_claim}/{cache.model_path}"
+    return spec.model.resolved_storage_uri
+
+
+def _cache_security_context() -> dict[str, Any]:
+    """The cache claim writable for the runtime's group (OnRootMismatch: no walk of a full cache on every start)."""
+    return {"securityContext": {"fsGroup": RUNTIME_GROUP_ID, "fsGroupChangePolicy": "OnRootMismatch"}}
+
+
+def _rollout(spec: WhisperEndpointSpec) -> dict[str, Any]:
+    """Standard mode: a rolling update that keeps serving pods until their successors are ready (the runtime's
+    readiness waits for its warm-up); Knative: the canary share of a new revision, when the spec asks for one."""
+    if spec.deployment_mode == "Standard":
+        surge, unavailable = spec.rollout.surge_and_unavailable
+        return {"deploymentStrategy": {"type": "RollingUpdate",
+                                       "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}}}
+    if spec.rollout.canary_traffic_percent is not None:
+        return {"canaryTrafficPercent": spec.rollout.canary_traffic_percent}
+    return {}
 
 
 def queue_depth_query(endpoint: Endpoint) -> str:
@@ -132,6 +165,8 @@ def _predictor(endpoint: Endpoint, config: OperatorConfig) -> dict[str, Any]:
     user_tolerations = [toleration.model_dump(by_alias=True, exclude_none=True) for toleration in spec.tolerations]
     predictor = {
         **_scaling(endpoint),
+        **_rollout(spec),
+        **(_cache_security_context() if spec.cache else {}),
         "model": _model(spec, config),
         "affinity": {
             "nodeAffinity": render_node_affinity(spec.resources.compute_capability, spec.resources.gpu_products)
