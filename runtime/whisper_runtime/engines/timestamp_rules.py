@@ -33,6 +33,16 @@ VLLM_LOGITS_PROCESSOR = "whisper_runtime.engines.vllm_timestamp_rules:WhisperTim
 NOT_FORCED, CHOOSE_LANGUAGE = -1, -2
 
 
+def to_device(values: Sequence, device: torch.device) -> torch.Tensor:
+    """Host integers on ``device`` without waiting for it: a copy from pageable memory blocks the host until the GPU
+    has finished all queued work (stalling the engine, which prepares the next step meanwhile); one from pinned
+    memory is queued on the stream like a kernel."""
+    host = torch.tensor(values, dtype=torch.int64)
+    if device.type != "cuda":
+        return host.to(device)
+    return host.pin_memory().to(device, non_blocking=True)
+
+
 @dataclasses.dataclass(frozen=True)
 class TimestampRules:
     no_timestamps_id: int
@@ -71,7 +81,7 @@ class TimestampRules:
         is_timestamp = ids >= self.timestamp_begin
         limits = [self._row_limits(row) for row in rows]
         # One host-to-device copy for every row's limits.
-        lowest_timestamp, no_timestamp, no_text, first, forced = torch.tensor(limits, device=device).unbind(dim=1)
+        lowest_timestamp, no_timestamp, no_text, first, forced = to_device(limits, device).unbind(dim=1)
         no_timestamp, no_text, first = no_timestamp.bool(), no_text.bool(), first.bool()
         banned = (
             (ids == self.no_timestamps_id)
@@ -93,7 +103,7 @@ class TimestampRules:
 
     def _prefix_token(self, logits: torch.Tensor, forced: torch.Tensor) -> torch.Tensor:
         """Each row's one allowed token while it is in its prefix: its likeliest language, or its forced task token."""
-        languages = torch.tensor(self.language_ids, device=logits.device)
+        languages = to_device(self.language_ids, logits.device)
         likeliest_language = languages[logits[:, languages].argmax(dim=-1)]
         return torch.where(forced == CHOOSE_LANGUAGE, likeliest_language, forced)
 

@@ -15,7 +15,7 @@ from vllm import SamplingParams
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
 from vllm.v1.sample.logits_processor.builtin import process_dict_updates
 
-from .timestamp_rules import DETECT_LANGUAGE_THEN, OPT_IN, GeneratedTokens, TimestampRules
+from .timestamp_rules import DETECT_LANGUAGE_THEN, OPT_IN, GeneratedTokens, TimestampRules, to_device
 
 
 class WhisperTimestampRules(LogitsProcessor):
@@ -37,7 +37,10 @@ class WhisperTimestampRules(LogitsProcessor):
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         if not self._generated:
             return logits
-        rows = list(self._generated)
-        index = torch.tensor(rows, device=logits.device)
-        logits[index] = self._rules.constrain(logits[index], [self._generated[row] for row in rows])
+        rows = sorted(self._generated)
+        generated = [self._generated[row] for row in rows]
+        if len(rows) == logits.shape[0]:  # every row follows the rules (the usual case): no gather and scatter
+            return self._rules.constrain(logits, generated)
+        index = to_device(rows, logits.device)
+        logits[index] = self._rules.constrain(logits[index], generated)
         return logits
