@@ -130,6 +130,7 @@ class InMemoryCluster:
         self.inference_services: dict[tuple[str, str], dict[str, Any]] = {}
         self.endpoints: dict[tuple[str, str], dict[str, Any]] = {}
         self.applies = 0
+        self.inference_service_reads = 0
         self.fail_with: Exception | None = None
 
     def _maybe_fail(self) -> None:
@@ -139,6 +140,7 @@ class InMemoryCluster:
 
     def get_inference_service(self, namespace: str, name: str) -> dict[str, Any] | None:
         self._maybe_fail()
+        self.inference_service_reads += 1
         found = self.inference_services.get((namespace, name))
         return copy.deepcopy(found) if found else None
 
