@@ -39,9 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("operator_scale.json"), help="the JSON record")
     parser.add_argument("--resync-seconds", type=float, default=60.0,
                         help="the operator's resync interval (default 60, the chart's)")
-    parser.add_argument("--resync-window", type=float, default=45.0,
-                        help="seconds to watch the restarted operator at least (default 45: past the first "
-                             "resync timer of every endpoint, which waits half the interval)")
     parser.add_argument("--ready-timeout", type=float, default=1200.0, help="seconds to wait for every Ready")
     args = parser.parse_args(argv)
 
@@ -54,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.kubectl("create", "namespace", NAMESPACE)
         try:
             record = measure(cluster, operator, OPERATOR_USER, NAMESPACE, args.endpoints,
-                             ready_timeout=args.ready_timeout, resync_window=args.resync_window)
+                             ready_timeout=args.ready_timeout)
         except Exception:
             print(failure_context(operator, cluster), file=sys.stderr)
             raise
