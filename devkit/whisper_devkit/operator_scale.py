@@ -143,14 +143,16 @@ class AuditCursor:
         self.path = path
         self.offset = path.stat().st_size if path.exists() else 0
 
-    def read(self, user: str) -> list[dict]:
+    def read(self, user: str, namespace: str) -> list[dict]:
+        """``user``'s requests in ``namespace`` or to no namespace (cluster-scoped objects, lists of all)."""
         with self.path.open("rb") as log:
             log.seek(self.offset)
             chunk = log.read()
         complete = chunk[:chunk.rfind(b"\n") + 1]
         self.offset += len(complete)
         events = (json.loads(line) for line in complete.splitlines() if line.strip())
-        return [event for event in events if event.get("user", {}).get("username") == user]
+        return [event for event in events if event.get("user", {}).get("username") == user
+                and (event.get("objectRef") or {}).get("namespace") in (None, namespace)]
 
 
 class ProcessMeter:
@@ -282,7 +284,7 @@ def measure(cluster: LocalCluster, operator: OperatorProcess, user: str, namespa
         "all_ready_s": round(all_ready, 2),
         "operator_cpu_s": round(meter.cpu_seconds() - cpu_before, 2),
         "operator_memory_mib": meter.memory_mib(),
-        "operator_requests": summarize_requests(audit.read(user)),
+        "operator_requests": summarize_requests(audit.read(user, namespace)),
         "cluster_requests": request_delta(metrics_before,
                                           apiserver_requests(cluster.kubectl("get", "--raw", "/metrics").stdout)),
     }
@@ -308,7 +310,7 @@ def measure(cluster: LocalCluster, operator: OperatorProcess, user: str, namespa
         "window_s": round(time.monotonic() - restarted, 2),
         "operator_cpu_s": round(meter.cpu_seconds(), 2),
         "operator_memory_mib": meter.memory_mib(),
-        "operator_requests": summarize_requests(audit.read(user)),
+        "operator_requests": summarize_requests(audit.read(user, namespace)),
         "cluster_requests": request_delta(metrics_before,
                                           apiserver_requests(cluster.kubectl("get", "--raw", "/metrics").stdout)),
     }
