@@ -1,5 +1,5 @@
 """The operator-at-scale benchmark (bench/operator_scale.py) on 5 endpoints: its record is complete and sane, and a
-restart of the operator with nothing changed writes nothing (about 40 s)."""
+restart of the operator with nothing changed writes nothing (about 30 s once the session's cluster is up)."""
 
 from __future__ import annotations
 
