@@ -35,7 +35,7 @@ KUBERNETES_SERVICE_IP = "10.96.0.1"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 START_TIMEOUT_SECONDS = 120
 
-__all__ = ["ClusterStartError", "CommandError", "LocalCluster", "free_port", "kubeconfig_document"]
+__all__ = ["ClusterStartError", "CommandError", "LocalCluster", "audit_policy", "free_port", "kubeconfig_document"]
 
 
 def free_port() -> int:
@@ -54,6 +54,12 @@ def kubeconfig_document(server: str, ca_cert: Path, user_name: str, user: dict[s
         "contexts": [{"name": user_name, "context": {"cluster": "local", "user": user_name}}],
         "current-context": user_name,
     }
+
+
+def audit_policy(users: Sequence[str]) -> dict:
+    """Metadata of the finished requests of ``users``, nothing of anyone else (an audit policy is first-match)."""
+    return {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived", "ResponseStarted"],
+            "rules": [{"level": "Metadata", "users": list(users)}, {"level": "None"}]}
 
 
 class CommandError(subprocess.CalledProcessError):
@@ -77,9 +83,11 @@ def _certificate_user(pair: KeyPair) -> dict[str, str]:
 class LocalCluster:
     """Context manager owning the control plane's processes, PKI, kubeconfigs and logs under ``work_dir``."""
 
-    def __init__(self, work_dir: Path | None = None, nodes: Sequence[dict] | None = None, kserve: bool = True):
+    def __init__(self, work_dir: Path | None = None, nodes: Sequence[dict] | None = None, kserve: bool = True,
+                 audited_users: Sequence[str] = ()):
         """``nodes``: Node manifests for kwok (default: ``kwok_nodes.all_nodes()``); ``kserve``: install KServe
-        and run its controller manager."""
+        and run its controller manager; ``audited_users``: the API server writes one JSON line per finished
+        request of these users to ``audit_log`` (metadata only: user, user agent, verb, object, code, times)."""
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="whisper-cluster-"))
         self.nodes = list(kwok_nodes.all_nodes() if nodes is None else nodes)
         self.bin_dir = binaries.bin_dir()
@@ -90,6 +98,8 @@ class LocalCluster:
         self.server = f"https://{LOOPBACK}:{self.apiserver_port}"
         self._processes: dict[str, ManagedProcess] = {}
         self.kserve = kserve
+        self.audited_users = list(audited_users)
+        self.audit_log = self.log_dir / "audit.jsonl"
 
     # --- public helpers -------------------------------------------------------------------------------------------
 
@@ -216,7 +226,15 @@ class LocalCluster:
                 f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
                 f"--service-account-key-file={credentials['service-accounts'].cert}",
                 f"--service-account-signing-key-file={credentials['service-accounts'].key}",
-                f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true", "--profiling=false"]
+                f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true", "--profiling=false",
+                *self._audit_argv()]
+
+    def _audit_argv(self) -> list[str]:
+        if not self.audited_users:
+            return []
+        policy = self.pki_dir.parent / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump(audit_policy(self.audited_users)))
+        return [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}", "--audit-log-format=json"]
 
     def _controller_manager_argv(self, credentials: dict[str, KeyPair]) -> list[str]:
         return [f"--kubeconfig={self.work_dir / 'controller-manager.kubeconfig'}", "--leader-elect=false",

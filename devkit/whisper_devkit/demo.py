@@ -38,6 +38,8 @@ RELEASE = "whisper"
 OPERATOR_NAMESPACE = "whisper-system"
 #: The chart names its objects "whisper-operator" for release "whisper" (see its _helpers.tpl).
 OPERATOR_SERVICE_ACCOUNT = OPERATOR_DEPLOYMENT = "whisper-operator"
+#: The user the API server sees for the operator's requests (it runs with that ServiceAccount's token).
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
 DEMO_NAMESPACE = "speech"
 ENDPOINT = "whisper"
 DEMO_MODEL = "tiny.en"
@@ -110,6 +112,12 @@ class OperatorProcess:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "whisper_operator.cli", "run", "--all-namespaces"],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        """The running operator's process id (its /proc holds its memory and CPU time)."""
+        assert self._process is not None, "the operator was never started"
+        return self._process.pid
 
     def kill(self) -> None:
         """SIGKILL: no clean-up, no peering farewell; whatever it was doing is cut off."""

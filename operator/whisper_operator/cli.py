@@ -57,7 +57,7 @@ def render_files(paths: Sequence[str], config: OperatorConfig, out: TextIO) -> i
 def run_operator(args: argparse.Namespace, config: OperatorConfig) -> int:
     import kopf  # the operator's runtime dependencies load only for `run`
 
-    from .handlers import build_registry, configure
+    from .handlers import RECONCILE_THREADS, build_registry, configure
     from .kube import KubeCluster
 
     kopf.configure(debug=args.log_level == "debug", quiet=args.log_level == "warning")
@@ -72,7 +72,7 @@ def run_operator(args: argparse.Namespace, config: OperatorConfig) -> int:
         peering["identity"] = pod_name
     settings.peering.mandatory = not args.standalone
     kopf.run(
-        registry=build_registry(config, KubeCluster()),
+        registry=build_registry(config, KubeCluster(connections=RECONCILE_THREADS)),
         settings=settings,
         standalone=args.standalone,
         clusterwide=args.all_namespaces,

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import kopf
 
 from .errors import ClusterUnavailable
-from .reconcile import EndpointCluster
-from .reconcile import Outcome, reconcile
+from .reconcile import Cluster, EndpointCluster, Outcome, SeenInferenceService, reconcile
 from .resources import ENDPOINT_LABEL, GROUP, INFERENCE_SERVICE, MANAGED_BY, WHISPER_ENDPOINT
 from .settings import OperatorConfig
 
 RETRY_DELAY = 15.0
+#: Threads running the (synchronous) handlers. A reconcile mostly waits on the API server, so with kopf's default
+#: pool a burst of creates queues behind InferenceService events: 500 endpoints created at 8/s waited 30 s
+#: (p50) for their InferenceService with 4 threads (docs/benchmarks.md, "The operator at scale").
+RECONCILE_THREADS = 32
 ENDPOINT = (WHISPER_ENDPOINT.group, WHISPER_ENDPOINT.version, WHISPER_ENDPOINT.plural)
 OWNED_INFERENCE_SERVICE = (INFERENCE_SERVICE.group, INFERENCE_SERVICE.version, INFERENCE_SERVICE.plural)
 
@@ -35,7 +38,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO  # Normal events reach the object, not only Warnings
-    settings.execution.max_workers = 4
+    settings.execution.max_workers = 32
 
 
 #: Posts an Event on an object; kopf.event in the operator.
@@ -51,9 +54,9 @@ def register(
     """Bind the handlers to ``registry`` with this configuration and API layer (no import-time state)."""
     common = dict(registry=registry, backoff=RETRY_DELAY)
 
-    def _reconcile_or_retry(body: Mapping[str, Any]) -> Outcome:
+    def _reconcile_or_retry(body: Mapping[str, Any], view: Cluster = cluster) -> Outcome:
         try:
-            outcome = reconcile(body, cluster, config, _now())
+            outcome = reconcile(body, view, config, _now())
         except ClusterUnavailable as error:
             raise kopf.TemporaryError(str(error), delay=RETRY_DELAY) from error
         for event in outcome.events:
@@ -79,13 +82,14 @@ def register(
         _publish(patch, body, _reconcile_or_retry(body))
 
     @kopf.on.event(*OWNED_INFERENCE_SERVICE, labels={"app.kubernetes.io/managed-by": MANAGED_BY}, registry=registry)
-    def inference_service_changed(meta: kopf.Meta, **_: Any) -> None:
-        """KServe moved its status, or someone edited or deleted it: reconcile the owner right away."""
+    def inference_service_changed(type: Optional[str], body: kopf.Body, meta: kopf.Meta, **_: Any) -> None:
+        """KServe moved its status, or someone edited or deleted it: reconcile the owner right away, with the
+        InferenceService as the event brought it (KServe sends several events per rollout: no GET for each)."""
         owner_name = meta.get("labels", {}).get(ENDPOINT_LABEL)
         owner = cluster.get_endpoint(meta["namespace"], owner_name) if owner_name else None
         if owner is None or owner["metadata"].get("deletionTimestamp"):
             return
-        outcome = _reconcile_or_retry(owner)
+        outcome = _reconcile_or_retry(owner, SeenInferenceService(cluster, body, deleted=type == "DELETED"))
         previous = owner.get("status") or {}
         if outcome.status != previous:
             cluster.patch_endpoint_status(meta["namespace"], owner_name, outcome.status_patch(previous))

@@ -51,10 +51,14 @@ def _none_if_missing(action: str, read: Callable[[], dict[str, Any]]) -> Optiona
 class KubeCluster:
     """Custom-object reads and writes through one shared API client."""
 
-    def __init__(self, api_client: Optional[kubernetes.client.ApiClient] = None) -> None:
+    def __init__(self, api_client: Optional[kubernetes.client.ApiClient] = None, connections: int = 10) -> None:
+        """``connections``: kept-alive connections to the API server; one per thread that calls it, or each call
+        beyond them opens (and TLS-handshakes) a connection of its own."""
         if api_client is None:
             kubernetes.config.load_config()
-            api_client = kubernetes.client.ApiClient()
+            configuration = kubernetes.client.Configuration.get_default_copy()
+            configuration.connection_pool_maxsize = connections
+            api_client = kubernetes.client.ApiClient(configuration)
         self._objects = kubernetes.client.CustomObjectsApi(api_client)
         self._apps = kubernetes.client.AppsV1Api(api_client)
 

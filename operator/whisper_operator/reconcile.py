@@ -34,6 +34,27 @@ class EndpointCluster(Cluster, Protocol):
     def patch_endpoint_status(self, namespace: str, name: str, status_patch: Mapping[str, Any]) -> None: ...
 
 
+class SeenInferenceService:
+    """``cluster`` reading one InferenceService as a watch event just delivered it (None: the event was its
+    deletion) instead of asking the API server again; every other call goes to ``cluster``."""
+
+    def __init__(self, cluster: Cluster, seen: Mapping[str, Any], deleted: bool) -> None:
+        self._cluster = cluster
+        self._key = (seen["metadata"]["namespace"], seen["metadata"]["name"])
+        self._seen = None if deleted else dict(seen)
+
+    def get_inference_service(self, namespace: str, name: str) -> Optional[dict[str, Any]]:
+        if (namespace, name) == self._key:
+            return self._seen
+        return self._cluster.get_inference_service(namespace, name)
+
+    def apply_inference_service(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        return self._cluster.apply_inference_service(manifest)
+
+    def get_deployment(self, namespace: str, name: str) -> Optional[dict[str, Any]]:
+        return self._cluster.get_deployment(namespace, name)
+
+
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     status: dict[str, Any]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 
+from whisper_devkit.cluster import audit_policy
 from whisper_devkit.kserve_manager import inferenceservice_config, loopback_webhooks, manager_argv, manager_rbac
 from whisper_devkit.kwok_nodes import GPU_TAINT, all_nodes, gpu_node
+from whisper_devkit.operator_scale import gpu_pool_nodes, percentile
 
 
 def test_gpu_node_is_tainted_and_labelled_like_gpu_feature_discovery():
@@ -60,3 +62,23 @@ def test_manager_listens_on_loopback_only_and_runs_alone():
     argv = manager_argv(metrics_port=1, probe_port=2, webhook_port=3, host="127.0.0.1")
     assert argv == ["--metrics-addr=127.0.0.1:1", "--health-probe-addr=127.0.0.1:2", "--webhook-port=3",
                     "--leader-elect=false"]
+
+
+def test_audit_policy_logs_the_finished_requests_of_the_chosen_users_and_nobody_elses():
+    policy = audit_policy(["system:serviceaccount:whisper-system:whisper-operator"])
+    assert policy["rules"] == [{"level": "Metadata", "users": ["system:serviceaccount:whisper-system:whisper-operator"]},
+                               {"level": "None"}]  # first match wins
+    assert set(policy["omitStages"]) == {"RequestReceived", "ResponseStarted"}
+
+
+def test_the_scale_benchmarks_gpu_pool_has_one_gpu_per_endpoint_on_nodes_of_at_most_100():
+    nodes = gpu_pool_nodes(250)
+    gpus = [int(node["status"]["capacity"]["nvidia.com/gpu"]) for node in nodes]
+    assert gpus == [100, 100, 50]
+    assert all(node["spec"]["taints"] == [GPU_TAINT] for node in nodes)
+    assert {node["metadata"]["labels"]["nvidia.com/gpu.compute.major"] for node in nodes} == {"9"}
+
+
+def test_percentile_is_nearest_rank():
+    values = [float(value) for value in range(1, 501)]
+    assert (percentile(values, 0.5), percentile(values, 0.99), percentile([3.0], 0.99)) == (250.0, 495.0, 3.0)

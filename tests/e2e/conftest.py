@@ -12,6 +12,7 @@
   ServiceAccount, to run a program under exactly the RBAC it was granted.
 - ``cluster.restart_apiserver()``: stop and start kube-apiserver; returns when it is ready again.
 - ``cluster.log_dir``: one log per component (etcd, kube-apiserver, ..., kwok, kserve-controller-manager).
+- ``cluster.audit_log``: the API server's audit log of the operator's requests (user ``demo.OPERATOR_USER``).
 - Nodes (``whisper_devkit.kwok_nodes``): ``gpu-h100-0`` (9.0), ``gpu-l4-0`` (8.9), ``gpu-a10g-0`` (8.6),
   ``gpu-t4-0`` (7.5), each with GPU Feature Discovery labels, ``nvidia.com/gpu: 1`` and the taint
   ``nvidia.com/gpu=present:NoSchedule``; and ``cpu-node-0`` without taint. kwok makes bound pods Running + Ready.
@@ -31,12 +32,13 @@ import pytest
 
 from whisper_devkit import binaries
 from whisper_devkit.cluster import LocalCluster
+from whisper_devkit.demo import OPERATOR_USER
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     binaries.ensure_built()
-    with LocalCluster(work_dir=tmp_path_factory.mktemp("cluster")) as running:
+    with LocalCluster(work_dir=tmp_path_factory.mktemp("cluster"), audited_users=[OPERATOR_USER]) as running:
         yield running
 
 

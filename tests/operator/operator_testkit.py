@@ -132,6 +132,7 @@ class InMemoryCluster:
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self.applies = 0
         self.deployment_reads = 0
+        self.inference_service_reads = 0
         self.fail_with: Exception | None = None
 
     def _maybe_fail(self) -> None:
@@ -141,6 +142,7 @@ class InMemoryCluster:
 
     def get_inference_service(self, namespace: str, name: str) -> dict[str, Any] | None:
         self._maybe_fail()
+        self.inference_service_reads += 1
         found = self.inference_services.get((namespace, name))
         return copy.deepcopy(found) if found else None
 

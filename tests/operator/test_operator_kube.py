@@ -11,6 +11,7 @@ import kubernetes
 import pytest
 
 from whisper_operator.errors import ApplyRejected, ClusterUnavailable
+from whisper_operator.handlers import RECONCILE_THREADS
 from whisper_operator.kube import KubeCluster
 
 
@@ -106,3 +107,17 @@ def test_status_is_a_merge_patch_on_the_status_subresource(cluster):
     assert path.startswith("/apis/whisper.kserve-contrib.io/v1alpha1/namespaces/speech/whisperendpoints/w/status")
     assert (method, content_type) == ("PATCH", "application/merge-patch+json")
     assert json.loads(body) == {"status": {"url": None, "readyReplicas": 1}}
+
+
+def test_one_kept_alive_connection_per_handler_thread(tmp_path, monkeypatch):
+    """The client's default pool (5 per CPU) made the extra threads open a TLS connection for every call."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    for module in (kubernetes.config, kubernetes.config.kube_config):  # both read $KUBECONFIG at import
+        monkeypatch.setattr(module, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+    api_client = KubeCluster(connections=RECONCILE_THREADS)._objects.api_client
+    assert api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] == RECONCILE_THREADS
