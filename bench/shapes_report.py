@@ -12,6 +12,8 @@ from pathlib import Path
 
 from model_shapes import SHAPES
 from roofline import WINDOW_SECONDS, limit_rtfx
+from whisper_runtime import benchmark, contract
+from whisper_runtime.benchmark import DEFAULT_TOKENS_PER_WINDOW
 
 #: vLLM's sequence limit at our defaults: windows decoding at once.
 MAX_BATCH = 256
@@ -22,30 +24,26 @@ def shape_of(label: str) -> str | None:
     return max((name for name in SHAPES if label.startswith(name + "-") or label.startswith(name + " ")), key=len, default=None)
 
 
-def flag(record: dict, name: str, default: str) -> str:
-    """A runtime flag's value from a record: its own field, or the flags a server was started with."""
-    if record.get(name) is not None:
-        return str(record[name])
-    for each in record.get("runtime_flags", []):
-        if each.startswith(f"--{name}="):
-            return each.split("=", 1)[1]
-    flags = record.get("runtime_flags", [])
-    if f"--{name}" in flags:
-        return flags[flags.index(f"--{name}") + 1]
-    return default
+def settings_of(record: dict) -> tuple[int, str, str]:
+    """(tokens per window, quantization, KV-cache dtype) a row was measured with: a server cell's from the flags it
+    was started with (parsed by the runtime's own parsers), an in-process row's from its own fields."""
+    flags = record.get("runtime_flags")
+    if flags is None:
+        return record.get("tokens_per_window") or DEFAULT_TOKENS_PER_WINDOW, record["quantization"], record["kv_cache_dtype"]
+    arguments, mode = contract.parse(flags), benchmark.parse(flags)
+    return mode.tokens_per_window if mode else DEFAULT_TOKENS_PER_WINDOW, arguments.quantization, arguments.kv_cache_dtype
 
 
 def row(record: dict) -> list | None:
     shape_name = shape_of(record["label"])
     if shape_name is None or not record.get("rtfx"):
         return None
-    tokens = int(flag(record, "tokens_per_window", flag(record, "benchmark_tokens_per_window", "128")))
-    fp8_weights = flag(record, "quantization", "none") == "fp8"
+    tokens, quantization, kv_cache_dtype = settings_of(record)
     transformers = record.get("engine") == "transformers"  # its cache is in the compute precision
-    kv_bytes = 1.0 if flag(record, "kv_cache_dtype", "fp8") == "fp8" and not transformers else 2.0
+    kv_bytes = 1.0 if kv_cache_dtype == "fp8" and not transformers else 2.0
     windows = max(1, round(record.get("audio_seconds_per_repeat", record.get("audio_seconds", 0)) / WINDOW_SECONDS))
     batch = 64 if transformers else min(windows, MAX_BATCH)
-    limit = limit_rtfx(SHAPES[shape_name], tokens, batch, windows, kv_bytes=kv_bytes, fp8_weights=fp8_weights)
+    limit = limit_rtfx(SHAPES[shape_name], tokens, batch, windows, kv_bytes=kv_bytes, fp8_weights=quantization == "fp8")
     rtfx = statistics.median(record["rtfx"])
     return [record["label"], f"{rtfx:.0f}", f"{limit:.0f}", f"{100 * rtfx / limit:.1f}",
             record.get("gpu_busy_percent", ""), record.get("peak_gpu_gib", "")]

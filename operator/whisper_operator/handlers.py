@@ -38,7 +38,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO  # Normal events reach the object, not only Warnings
-    settings.execution.max_workers = 32
+    settings.execution.max_workers = RECONCILE_THREADS
 
 
 #: Posts an Event on an object; kopf.event in the operator.

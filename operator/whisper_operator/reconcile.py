@@ -12,8 +12,8 @@ from typing import Any, Mapping, Optional, Protocol
 from .drift import drifted_paths
 from .errors import ApplyRejected, InvalidSpec, ReconcileError
 from .render import render_inference_service, render_status
-from .render.status import Event, rollout_events, transition_events
-from .resources import SPEC_HASH_ANNOTATION, predictor_deployment_name
+from .render.status import Event, recorded_spec_hash, rollout_events, transition_events
+from .resources import predictor_deployment_name
 from .settings import OperatorConfig
 from .spec import Endpoint
 
@@ -68,10 +68,6 @@ class Outcome:
         return {**removed, **self.status}
 
 
-def _hash(manifest: Mapping[str, Any]) -> Optional[str]:
-    return (manifest.get("metadata", {}).get("annotations") or {}).get(SPEC_HASH_ANNOTATION)
-
-
 def _converge(endpoint: Endpoint, cluster: Cluster, config: OperatorConfig) -> tuple[dict[str, Any], list[Event]]:
     """Make the InferenceService match the desired one; returns the live object and what a user should hear."""
     desired = render_inference_service(endpoint, config)
@@ -83,7 +79,7 @@ def _converge(endpoint: Endpoint, cluster: Cluster, config: OperatorConfig) -> t
     if not drifted:
         return live, []
     applied = cluster.apply_inference_service(desired)
-    if _hash(live) != _hash(desired):
+    if recorded_spec_hash(live) != recorded_spec_hash(desired):
         return applied, [Event("Normal", "Updated", f"updated InferenceService {endpoint.name} to the new spec")]
     changed = ", ".join(drifted)
     message = f"put back hand-edited fields of the InferenceService: {changed}"

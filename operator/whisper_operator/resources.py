@@ -30,6 +30,7 @@ def predictor_deployment_name(inference_service: str) -> str:
     """The Deployment KServe's Standard mode runs the predictor in."""
     return f"{inference_service}-predictor"
 
+
 #: KServe's annotation choosing plain Deployments ("Standard") or Knative Services ("Knative").
 KSERVE_DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 

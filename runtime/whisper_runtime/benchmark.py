@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Optional
+from typing import Optional, Sequence
 
 #: Tokens decoded per window unless told otherwise: about what 30 s of fast speech takes.
 DEFAULT_TOKENS_PER_WINDOW = 128
@@ -50,3 +50,9 @@ def from_namespace(namespace: argparse.Namespace) -> Optional[BenchmarkMode]:
     if not namespace.benchmark_random_weights:
         return None
     return BenchmarkMode(namespace.benchmark_tokens_per_window)
+
+
+def parse(argv: Sequence[str]) -> Optional[BenchmarkMode]:
+    """Only the benchmark flags of a command line (the others are left alone), like ``contract.parse``."""
+    namespace, _ = add_arguments(argparse.ArgumentParser(add_help=False)).parse_known_args(list(argv))
+    return from_namespace(namespace)

@@ -48,7 +48,8 @@ def _kserve_caught_up(isvc: Mapping[str, Any]) -> bool:
     return observed is not None and observed == isvc.get("metadata", {}).get("generation", observed)
 
 
-def _spec_hash(obj: Mapping[str, Any]) -> Optional[str]:
+def recorded_spec_hash(obj: Mapping[str, Any]) -> Optional[str]:
+    """The spec hash an object (an InferenceService, a pod template) carries in its annotations, if any."""
     return (obj.get("metadata", {}).get("annotations") or {}).get(SPEC_HASH_ANNOTATION)
 
 
@@ -57,7 +58,7 @@ def _deployment_rolled_out(deployment: Mapping[str, Any], spec_hash: Optional[st
     annotations), the Deployment controller saw that, and the newest ReplicaSet is fully available."""
     status = deployment.get("status") or {}
     return (
-        _spec_hash(deployment["spec"]["template"]) == spec_hash
+        recorded_spec_hash(deployment["spec"]["template"]) == spec_hash
         and status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
         and _condition(deployment, "Progressing").get("reason") == ROLLED_OUT_DEPLOYMENT_REASON
     )
@@ -82,7 +83,7 @@ def rolled_out(isvc: Mapping[str, Any], deployment: Optional[Mapping[str, Any]])
             and bool(latest)
             and latest == predictor.get("latestCreatedRevision") == predictor.get("latestRolledoutRevision")
         )
-    return deployment is not None and _deployment_rolled_out(deployment, _spec_hash(isvc))
+    return deployment is not None and _deployment_rolled_out(deployment, recorded_spec_hash(isvc))
 
 
 def serving_generation(

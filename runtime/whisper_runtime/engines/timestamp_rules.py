@@ -37,10 +37,8 @@ def to_device(values: Sequence, device: torch.device) -> torch.Tensor:
     """Host integers on ``device`` without waiting for it: a copy from pageable memory blocks the host until the GPU
     has finished all queued work (stalling the engine, which prepares the next step meanwhile); one from pinned
     memory is queued on the stream like a kernel."""
-    host = torch.tensor(values, dtype=torch.int64)
-    if device.type != "cuda":
-        return host.to(device)
-    return host.pin_memory().to(device, non_blocking=True)
+    host = torch.tensor(values, dtype=torch.int64, pin_memory=device.type == "cuda")
+    return host.to(device, non_blocking=True)
 
 
 @dataclasses.dataclass(frozen=True)
