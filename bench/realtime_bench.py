@@ -49,6 +49,9 @@ class Utterance:
     deltas: int = 0
     first_delta: Optional[float] = None
     transcript: str = ""
+    #: How late the client sent its session's chunks at worst (seconds behind real-time pace): when this grows,
+    #: the load generator, not the server, is what falls behind.
+    send_lag: float = 0.0
 
 
 def wire_chunks(samples: np.ndarray) -> list[str]:
@@ -82,8 +85,11 @@ async def stream_session(url: str, clips: list[Item], gap: float, timeout: float
         assert created["type"] == "transcription_session.created", created
         receiver = asyncio.create_task(receive(socket, utterances))
         started = time.perf_counter()
+        send_lag = 0.0
         for index, chunk in enumerate(chunks):
-            await asyncio.sleep(max(0.0, started + index * CHUNK_SECONDS - time.perf_counter()))
+            due = started + index * CHUNK_SECONDS
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            send_lag = max(send_lag, time.perf_counter() - due)
             await socket.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
             if index in end_chunks:
                 utterances[end_chunks[index]].speech_end = time.perf_counter()
@@ -91,6 +97,8 @@ async def stream_session(url: str, clips: list[Item], gap: float, timeout: float
             await asyncio.wait_for(receiver, timeout)
         except asyncio.TimeoutError:
             pass
+    for utterance in utterances:
+        utterance.send_lag = send_lag
     return utterances
 
 
@@ -139,6 +147,7 @@ async def run_level(url: str, clips: list[Item], sessions: int, utterances: int,
         "after_stopped_p95": round(percentile(from_stopped, 0.95), 3) if from_stopped else None,
         "with_partials": sum(u.deltas > 0 and u.first_delta < u.completed for u in done),
         "wer": corpus_wer([u.item for u in done], [u.transcript for u in done]),
+        "client_send_lag_max": round(max(u.send_lag for u in results), 3),
         "transcripts": [[u.item.text, u.transcript] for u in done],
     }
     record["real_time"] = len(done) == len(results) and record["latency_p95"] <= bound
@@ -173,11 +182,11 @@ async def run(args: argparse.Namespace, runtime_flags: list[str]) -> None:
               "max_real_time_sessions": max(keeping_up, default=0)}
     print_table(f"{args.label}: realtime sessions at real-time pace (p95 bound {args.latency_bound} s)",
                 ["sessions", "utterances", "completed", "end of speech -> completed p50 / p95 s",
-                 "speech_stopped -> completed p50 / p95 s", "with partials", "WER %", "real time"],
+                 "speech_stopped -> completed p50 / p95 s", "with partials", "WER %", "client lag max s", "real time"],
                 [[level["sessions"], level["utterances"], level["completed"],
                   f"{level['latency_p50']} / {level['latency_p95']}",
                   f"{level['after_stopped_p50']} / {level['after_stopped_p95']}", level["with_partials"],
-                  level["wer"], level["real_time"]] for level in levels])
+                  level["wer"], level["client_send_lag_max"], level["real_time"]] for level in levels])
     append_jsonl(args.results, record)
 
 

@@ -64,13 +64,16 @@ def test_http_bench_records_both_routes_and_latency(workload, tmp_path):
 
 
 def test_peer_bench_drives_every_route_of_our_server(workload, tmp_path):
+    """The four protocol routes, and the OpenAI route asking for word timestamps (its parser refuses an answer
+    without words, which would be a cell with an error)."""
     results = tmp_path / "results.jsonl"
+    routes = ("OpenAI", "v2 JSON", "v2 binary", "v2 gRPC", "OpenAI words")
     run_bench("peer_bench.py", "--server", "ours", "--model_dir", str(ensure_model("tiny.en")), "--data", str(workload),
-              "--workloads", "c8", "--repeats", "1", "--log", str(tmp_path / "server.log"),
+              "--workloads", "c8", "--routes", ",".join(routes), "--repeats", "1", "--log", str(tmp_path / "server.log"),
               "--results", str(results), "--engine", "transformers", "--dtype", "float32")
     records = [json.loads(line) for line in results.read_text().splitlines()]
     cells = {(r["route"], r["workload"], r["language"]) for r in records}
-    assert cells == {(route, workload_name, language) for route in ("OpenAI", "v2 JSON", "v2 binary", "v2 gRPC")
+    assert cells == {(route, workload_name, language) for route in routes
                      for workload_name in ("c8",) for language in ("en", "detected")}
     for record in records:
         assert "error" not in record, record

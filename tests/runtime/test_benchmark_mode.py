@@ -31,7 +31,6 @@ def test_vllm_engine_loads_random_weights_and_decodes_exactly_the_tokens_asked_f
     assert "load_format" not in engine_args_from(contract.RuntimeArgs(), Path("/m"))
     assert fixed_length(mode, room=445) == {"max_tokens": 128, "min_tokens": 128, "ignore_eos": True}
     assert fixed_length(benchmark.BenchmarkMode(440), room=300) == {"max_tokens": 300, "min_tokens": 300, "ignore_eos": True}
-    assert fixed_length(None, room=445) == {"max_tokens": 445}
 
 
 def test_benchmark_mode_refuses_token_counts_the_decoder_cannot_hold():

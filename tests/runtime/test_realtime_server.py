@@ -163,4 +163,5 @@ def test_realtime_bench_measures_latency_and_sessions_at_real_time_pace(server, 
     first = record["levels"][0]
     assert first["sessions"] == 1 and first["completed"] == first["utterances"] == 2
     assert 0 < first["after_stopped_p50"] <= first["latency_p50"] and first["wer"] < 40
+    assert 0 <= first["client_send_lag_max"] < 1  # one session: the load generator keeps pace
     assert record["max_real_time_sessions"] in (0, 1, 2, 4)

@@ -9,6 +9,12 @@ import numpy as np
 
 from ..windowing import Segment
 
+#: Tokens a window may generate: openai-whisper's ``sample_len`` (half the decoder's 448 positions). Thirty seconds
+#: of fast speech takes about 150 with timestamps; a window that falls into a repetition loop runs to this limit, and
+#: the whole recording waits for its slowest window (and that window's loop retry), so the cap halves what a loop
+#: costs. A window cut at the cap mid-sentence is resumed after its last complete segment, like any unfinished one.
+MAX_NEW_TOKENS = 224
+
 if TYPE_CHECKING:
     from ..tokens import WhisperVocabulary
 

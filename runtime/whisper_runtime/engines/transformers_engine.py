@@ -19,7 +19,7 @@ from transformers import GenerationConfig, WhisperConfig, WhisperFeatureExtracto
 from ..benchmark import BenchmarkMode
 from ..contract import SAMPLE_RATE
 from ..tokens import WhisperVocabulary
-from .base import DecodeOptions, WindowRequest, WindowResult
+from .base import MAX_NEW_TOKENS, DecodeOptions, WindowRequest, WindowResult
 from .batching import MicroBatcher
 
 _TORCH_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -113,7 +113,9 @@ class TransformersEngine:
             kwargs.update(language=options.language, task=options.task)
         if options.temperature > 0:
             kwargs.update(do_sample=True, temperature=options.temperature)
-        if self._benchmark is not None:
+        if self._benchmark is None:
+            kwargs["max_new_tokens"] = MAX_NEW_TOKENS
+        else:
             tokens = self._benchmark.tokens_per_window
             kwargs.update(min_new_tokens=tokens, max_new_tokens=tokens)
         if options.prompt:

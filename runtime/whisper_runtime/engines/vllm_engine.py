@@ -19,7 +19,7 @@ from typing import Any, Optional, Sequence
 from ..benchmark import BenchmarkMode
 from ..contract import SAMPLE_RATE, RuntimeArgs
 from ..tokens import WhisperVocabulary
-from .base import DecodeOptions, WindowRequest, WindowResult
+from .base import MAX_NEW_TOKENS, DecodeOptions, WindowRequest, WindowResult
 from .timestamp_rules import DETECT_LANGUAGE_THEN, OPT_IN, VLLM_LOGITS_PROCESSOR
 
 #: Whisper's decoder context, in tokens.
@@ -63,9 +63,10 @@ def engine_args_from(args: RuntimeArgs, model_dir: Path, benchmark: Optional[Ben
 
 
 def fixed_length(benchmark: Optional[BenchmarkMode], room: int) -> dict[str, Any]:
-    """Sampling arguments that make a benchmark window decode exactly its tokens (none outside benchmark mode)."""
+    """How many tokens a window decodes: at most ``MAX_NEW_TOKENS`` when serving; in benchmark mode exactly its
+    fixed count (which may pass the cap: benchmarks sweep up to the decoder's room)."""
     if benchmark is None:
-        return {"max_tokens": room}
+        return {"max_tokens": min(room, MAX_NEW_TOKENS)}
     tokens = min(benchmark.tokens_per_window, room)
     return {"max_tokens": tokens, "min_tokens": tokens, "ignore_eos": True}
 
