@@ -114,10 +114,20 @@ def is_silent(samples: np.ndarray, threshold_dbfs: float = SILENCE_DBFS) -> bool
 
 
 def frame_levels_db(samples: np.ndarray) -> np.ndarray:
-    """RMS level (dBFS) of each 20 ms frame; a partial last frame is padded with zeros."""
+    """RMS level (dBFS) of each 20 ms frame; a partial last frame counts as padded with zeros.
+
+    Sums of squares are taken in place (``einsum``: no padded copy of the window, no squared temporary), in float32
+    (320 squares of samples within [-1, 1]: a relative error near 1e-7, far below any level compared here); every
+    window of every upload passes through here before it is decoded, on the request's path.
+    """
     frame = FRAME_SAMPLES
-    padded = np.pad(samples, (0, (-samples.size) % frame))
-    rms = np.sqrt(np.square(padded.reshape(-1, frame), dtype=np.float64).mean(axis=1))
+    whole = samples.size // frame
+    frames = samples[: whole * frame].reshape(whole, frame)
+    energy = np.einsum("ij,ij->i", frames, frames).astype(np.float64)
+    if samples.size % frame:
+        tail = samples[whole * frame :]
+        energy = np.append(energy, np.dot(tail, tail))
+    rms = np.sqrt(energy / frame)
     return 20 * np.log10(np.maximum(rms, 1e-10))
 
 
