@@ -90,14 +90,19 @@ run_phase() {  # phase, then runtime flags
       done
       kv_tokens server-cold
       ;;
-    peer)  # same flags, client and audio for both servers (bench/peer_bench.py); WORKLOADS to choose
-      for server in ${PEER_SERVERS:-ours peer}; do
-        time_for 150 "peer-$server" || continue
+    peer)  # same flags, client and audio for both servers (bench/peer_bench.py); WORKLOADS, ROUTES, LANGUAGES to choose
+      # An entry of PEER_SERVERS may add runtime flags after commas (ours,--feature_device=cuda): a variant in the same call.
+      local entry server name variant
+      for entry in ${PEER_SERVERS:-ours peer}; do
+        server=${entry%%,*} variant=(); [[ $entry == *,* ]] && IFS=, read -ra variant <<< "${entry#*,}"
+        name=${entry//[^A-Za-z0-9_=.-]/_}
+        time_for 150 "peer-$name" || continue
         timeout $(( budget - SECONDS )) python3 "$here/peer_bench.py" --server "$server" --model_dir "$model" \
-          --data "$data" --workloads "${WORKLOADS:-long,c8,c32,clips,clip1}" --log "$out/server-$server.log" \
-          --results "$results" "$@" > "$out/peer-$server.log" 2>&1
-        grep '^|' "$out/peer-$server.log" || tail -n 5 "$out/peer-$server.log"
-        kv_tokens "server-$server"
+          --data "$data" --workloads "${WORKLOADS:-long,c8,c32,clips,clip1}" --log "$out/server-$name.log" \
+          ${ROUTES:+--routes "$ROUTES"} ${LANGUAGES:+--languages "$LANGUAGES"} \
+          ${variant[@]:+--tag "${variant[*]} "} --results "$results" "$@" "${variant[@]}" > "$out/peer-$name.log" 2>&1
+        grep '^|' "$out/peer-$name.log" || tail -n 5 "$out/peer-$name.log"
+        kv_tokens "server-$name"
       done
       ;;
     shapes)  # STEPS chooses among: transformers offline engine server (all by default)

@@ -194,6 +194,12 @@ ROUTES = {
 }
 #: What each server is measured on unless --routes says otherwise (word timestamps only when asked for).
 SERVER_ROUTES = {"ours": ["OpenAI", "v2 JSON", "v2 binary", "v2 gRPC"], "peer": ["OpenAI"]}
+#: What each server can be asked on at all: --routes names a set for both, each gets its share.
+SERVER_SUPPORTS = {"ours": list(ROUTES), "peer": ["OpenAI"]}
+
+
+def routes_for(server: str, asked: Optional[list[str]]) -> list[str]:
+    return [route for route in asked if route in SERVER_SUPPORTS[server]] if asked else SERVER_ROUTES[server]
 
 
 class Client:
@@ -219,10 +225,45 @@ class Client:
             raise RuntimeError(f"{route.name}: HTTP {response.status_code}: {response.text[:300]}")
         return route.parse(response.content)
 
+    async def server_counters(self) -> dict[str, float]:
+        """Our server's phase and window counters from its /metrics (empty for a server without them)."""
+        response = await self.http.get("/metrics")
+        return counters_of(response.text) if response.status_code == 200 else {}
+
     async def close(self) -> None:
         await self.http.aclose()
         if self.grpc_channel is not None:
             await self.grpc_channel.close()
+
+
+#: Our runtime's counters that say where a request's time went (docs/runtime.md, "Metrics").
+PHASE_METRIC, WINDOW_COUNTERS = "whisper_phase_seconds", ("whisper_resumed_windows", "whisper_loop_retries")
+
+
+def counters_of(exposition: str) -> dict[str, float]:
+    """Seconds summed per phase and windows resumed or retried, from Prometheus text."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counters: dict[str, float] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if family.name == PHASE_METRIC and sample.name == PHASE_METRIC + "_sum":
+                counters[sample.labels["phase"] + "_s"] = sample.value
+            elif family.name in WINDOW_COUNTERS and sample.name.endswith("_total"):
+                counters[family.name.removeprefix("whisper_")] = sample.value
+    return counters
+
+
+def per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """What each request of a cell spent or did on average, from counters read before and after it."""
+    return {name: round((value - before.get(name, 0.0)) / requests, 4) for name, value in after.items()}
+
+
+def phases_column(phases: dict[str, float]) -> str:
+    if "first_round_s" not in phases:
+        return ""
+    return (f"{phases.get('audio_decode_s', 0):.2f} / {phases['first_round_s']:.2f} / {phases['resumption_s']:.2f}"
+            f" ({phases.get('resumed_windows', 0):.1f})")
 
 
 # -- workloads -----------------------------------------------------------------------------------------------
@@ -262,6 +303,7 @@ async def run_cell(client: Client, route: Route, workload: Workload, language: O
     await client.send(route, bodies[workload.items[0].name])  # warm: first-use costs are not throughput
     walls, latencies, texts = [], [], []
     gpu.reset()
+    counters_before = await client.server_counters()
     for _ in range(repeats):
         gpu.measuring = True
         started = time.perf_counter()
@@ -270,13 +312,14 @@ async def run_cell(client: Client, route: Route, workload: Workload, language: O
         gpu.measuring = False
         latencies += [seconds for _, seconds in results]
         texts = [text for text, _ in results]
+    server_phases = per_request(counters_before, await client.server_counters(), repeats * len(workload.items))
     seconds = sum(item.seconds for item in workload.items)
     distinct = {item.name: (item, text) for item, text in zip(workload.items, texts)}
     scores = accuracy([item for item, _ in distinct.values()], [text for _, text in distinct.values()])
     return {"rtfx": [round(seconds / wall, 1) for wall in walls], "audio_seconds": round(seconds, 1),
             "p50_s": round(percentile(latencies, 0.5), 3), "p95_s": round(percentile(latencies, 0.95), 3),
             "wer": scores["wer_all"], "gpu_busy_percent": gpu.busy_percent(), "peak_gpu_gib": gpu.peak_gib(),
-            "hypotheses": scores["hypotheses"]}
+            "server_phases": server_phases, "hypotheses": scores["hypotheses"]}
 
 
 async def run(args: argparse.Namespace, runtime_flags: list[str]) -> None:
@@ -298,7 +341,7 @@ async def run(args: argparse.Namespace, runtime_flags: list[str]) -> None:
         for workload in chosen:
             for language_name in args.languages:
                 language = LANGUAGES[language_name]
-                for route_name in args.routes or SERVER_ROUTES[args.server]:
+                for route_name in routes_for(args.server, args.routes):
                     label = f"{args.tag}{args.server} {route_name} {workload.name} {language_name}"
                     try:
                         cell = await run_cell(client, ROUTES[route_name], workload, language, args.repeats, gpu)
@@ -312,10 +355,12 @@ async def run(args: argparse.Namespace, runtime_flags: list[str]) -> None:
                     rows.append([args.server, route_name, workload.name, language_name,
                                  f"{statistics.median(rtfx):.0f} {rtfx}" if rtfx else cell["error"],
                                  cell.get("p50_s", ""), cell.get("p95_s", ""), cell.get("wer", ""),
-                                 cell.get("gpu_busy_percent", ""), cell.get("peak_gpu_gib", "")])
+                                 cell.get("gpu_busy_percent", ""), cell.get("peak_gpu_gib", ""),
+                                 phases_column(cell.get("server_phases", {}))])
                     print(" | ".join(str(cell) for cell in rows[-1]), flush=True)
         print_table(f"{args.server}: RTFx (median [each repeat]), latency per request, WER",
-                    ["server", "route", "workload", "language", "RTFx", "p50 s", "p95 s", "WER %", "GPU busy %", "peak GiB"],
+                    ["server", "route", "workload", "language", "RTFx", "p50 s", "p95 s", "WER %", "GPU busy %", "peak GiB",
+                     "per request: decode / windows / resumed s (resumed windows)"],
                     rows)
     finally:
         gpu.stop()
@@ -330,7 +375,7 @@ def main() -> None:
     parser.add_argument("--model_dir", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--workloads", type=lambda v: v.split(","), default=["long", "c8", "c32", "clips", "clip1"])
-    parser.add_argument("--routes", type=lambda v: v.split(","), help="a subset of the server's routes")
+    parser.add_argument("--routes", type=lambda v: v.split(","), help="routes to measure (each server on those it has)")
     parser.add_argument("--languages", type=lambda v: v.split(","), default=list(LANGUAGES), help="en, detected")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--tag", default="", help="prefix of every label (e.g. the model shape)")

@@ -17,6 +17,9 @@ DTYPES = ("bfloat16", "float16", "float32", "auto")
 KV_CACHE_DTYPES = ("fp8", "auto")
 #: Weight quantization of the linear layers; fp8 needs the same FP8 tensor cores as the fp8 KV cache.
 QUANTIZATIONS = ("none", "fp8")
+#: Where the vLLM engine computes each window's log-mel features: on the host in vLLM's renderer threads (as
+#: vLLM's own server does), or with the same STFT on the GPU (Transformers' feature extractor either way).
+FEATURE_DEVICES = ("cpu", "cuda")
 TASKS = ("transcribe", "translate")
 
 #: fp8 KV cache needs FP8 tensor cores: Ada Lovelace (8.9) and newer.
@@ -61,6 +64,7 @@ class RuntimeArgs:
     dtype: str = "bfloat16"
     kv_cache_dtype: str = "fp8"
     quantization: str = "none"
+    feature_device: str = "cpu"
     #: torch.compile level as vLLM names it (0 = off, 3 = full piecewise compile).
     compilation_level: int = 3
     cuda_graphs: bool = True
@@ -102,6 +106,8 @@ class RuntimeArgs:
         ]
         if self.quantization != "none":  # written only when chosen: endpoints made before it existed keep their manifests
             argv.append(f"--quantization={self.quantization}")
+        if self.feature_device != "cpu":
+            argv.append(f"--feature_device={self.feature_device}")
         if self.cuda_graph_sizes:
             argv.append("--cuda_graph_sizes=" + ",".join(str(size) for size in self.cuda_graph_sizes))
         if self.default_language:
@@ -128,6 +134,8 @@ def validate(args: RuntimeArgs) -> list[str]:
         problems.append(f"kv_cache_dtype must be one of {', '.join(KV_CACHE_DTYPES)}, got {args.kv_cache_dtype!r}")
     if args.quantization not in QUANTIZATIONS:
         problems.append(f"quantization must be one of {', '.join(QUANTIZATIONS)}, got {args.quantization!r}")
+    if args.feature_device not in FEATURE_DEVICES:
+        problems.append(f"feature_device must be one of {', '.join(FEATURE_DEVICES)}, got {args.feature_device!r}")
     if not 0 <= args.compilation_level <= 3:
         problems.append(f"compilation_level must be 0..3, got {args.compilation_level}")
     if any(size < 1 for size in args.cuda_graph_sizes):
@@ -161,6 +169,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     group.add_argument("--dtype", choices=DTYPES, default=defaults.dtype)
     group.add_argument("--kv_cache_dtype", choices=KV_CACHE_DTYPES, default=defaults.kv_cache_dtype)
     group.add_argument("--quantization", choices=QUANTIZATIONS, default=defaults.quantization)
+    group.add_argument("--feature_device", choices=FEATURE_DEVICES, default=defaults.feature_device)
     group.add_argument("--compilation_level", type=int, choices=range(4), default=defaults.compilation_level)
     group.add_argument("--cuda_graphs", action=argparse.BooleanOptionalAction, default=defaults.cuda_graphs)
     group.add_argument("--cuda_graph_sizes", type=_sizes, default=defaults.cuda_graph_sizes)

@@ -24,6 +24,16 @@ QUEUE_DEPTH = Gauge("whisper_queue_depth", "Windows waiting for the engine")
 LOOP_RETRIES = Counter(
     "whisper_loop_retries_total", "Windows decoded again, hotter, because their text was a repetition loop"
 )
+RESUMPTIONS = Counter(
+    "whisper_resumed_windows_total", "Windows whose rest was decoded once more because Whisper ended them early"
+)
+#: Where a transcription's wall time goes, in the order it is spent (see observe_phases).
+PHASE_SECONDS = Histogram(
+    "whisper_phase_seconds",
+    "Wall time of each phase of a transcription: decoding the upload, every window's first decode, resumed rests after that",
+    ["phase"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 
 #: Only these routes are counted: health probes and /metrics would drown the numbers.
 _COUNTED_SUFFIXES = ("/infer", "/audio/transcriptions", "/audio/translations")
@@ -37,6 +47,21 @@ def observe_transcription(audio_seconds: float, wall_seconds: float) -> None:
 
 def observe_loop_retry() -> None:
     LOOP_RETRIES.inc()
+
+
+def observe_resumption() -> None:
+    RESUMPTIONS.inc()
+
+
+def observe_audio_decode(seconds: float) -> None:
+    PHASE_SECONDS.labels(phase="audio_decode").observe(seconds)
+
+
+def observe_windows(first_round_seconds: float, resumption_seconds: float) -> None:
+    """The windows' part of a transcription: until every window's own decode was in (loop retries included), then
+    the resumed rests still running after that (the tail a request pays for resuming)."""
+    PHASE_SECONDS.labels(phase="first_round").observe(first_round_seconds)
+    PHASE_SECONDS.labels(phase="resumption").observe(resumption_seconds)
 
 
 def track_queue_depth(depth: Callable[[], int]) -> None:

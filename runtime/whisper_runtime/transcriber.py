@@ -118,7 +118,10 @@ class Transcriber:
     async def decode(self, data: bytes) -> np.ndarray:
         """An uploaded file as 16 kHz mono PCM, within the limits."""
         async with self._in_flight():
-            return await asyncio.to_thread(decode_audio, data, self.limits)
+            started = time.perf_counter()
+            samples = await asyncio.to_thread(decode_audio, data, self.limits)
+            metrics.observe_audio_decode(time.perf_counter() - started)
+            return samples
 
     async def transcribe_file(self, data: bytes, options: DecodeOptions, words: bool = False) -> Transcript:
         async with self._in_flight():
@@ -157,23 +160,34 @@ class Transcriber:
         audio = validate_pcm(samples, self.limits)
         windows = [window for window in cut_windows(audio) if not is_silent(window.samples)]
         started = time.perf_counter()
-        pending = [asyncio.ensure_future(self._decode_window(window, options, started)) for window in windows]
+        own_decodes_done: list[float] = []
+        pending = [
+            asyncio.ensure_future(self._decode_window(window, options, started, own_decodes_done)) for window in windows
+        ]
         try:
             async with self._in_flight():
                 for task in pending:
                     for final in await task:
                         yield final
-            metrics.observe_transcription(len(audio) / SAMPLE_RATE, time.perf_counter() - started)
+            ended = time.perf_counter()
+            first_round_end = max(own_decodes_done, default=started)
+            metrics.observe_transcription(len(audio) / SAMPLE_RATE, ended - started)
+            metrics.observe_windows(first_round_end - started, ended - first_round_end)
         finally:
             for task in pending:
                 task.cancel()
 
-    async def _decode_window(self, window: Window, options: DecodeOptions, started: float) -> list[FinalWindow]:
-        """A window's final stretches: the window itself, and the rest it resumed at, if any (decoded once more)."""
+    async def _decode_window(
+        self, window: Window, options: DecodeOptions, started: float, own_decodes_done: list[float]
+    ) -> list[FinalWindow]:
+        """A window's final stretches: the window itself, and the rest it resumed at, if any (decoded once more).
+        When the window's own decode is in, its time goes into ``own_decodes_done`` (for the phase metrics)."""
         result = await self._decode_without_loops(window, options, started)
+        own_decodes_done.append(time.perf_counter())
         resumed = None if self.benchmark else resumption(window, result.segments)
         if resumed is None:
             return [FinalWindow(window, result)]
+        metrics.observe_resumption()
         rest_result = await self._decode_without_loops(resumed.rest, options, started)
         return [FinalWindow(window, _keeping(result, resumed.kept)), FinalWindow(resumed.rest, rest_result)]
 

@@ -78,6 +78,8 @@ def test_peer_bench_drives_every_route_of_our_server(workload, tmp_path):
     for record in records:
         assert "error" not in record, record
         assert record["rtfx"][0] > 0 and record["p50_s"] <= record["p95_s"] and record["wer"] < 40
+        phases = record["server_phases"]  # per request, from our server's /metrics
+        assert phases["audio_decode_s"] > 0 and phases["first_round_s"] > 0 and phases["resumption_s"] >= 0
 
 
 def test_peer_runs_with_the_engine_arguments_our_runtime_derives():
@@ -90,3 +92,12 @@ def test_peer_runs_with_the_engine_arguments_our_runtime_derives():
     assert flags["--max-num-seqs"] == "64" and flags["--kv-cache-dtype"] == "fp8"
     assert json.loads(flags["--compilation-config"]) == {"mode": 3}
     assert "--logits-processors" not in argv and "--enforce-eager" not in argv
+
+
+def test_a_route_set_asked_of_both_servers_gives_each_the_routes_it_has():
+    sys.path.insert(0, str(BENCH))
+    from peer_bench import SERVER_ROUTES, routes_for
+
+    assert routes_for("peer", ["OpenAI", "v2 JSON", "OpenAI words"]) == ["OpenAI"]
+    assert routes_for("ours", ["OpenAI", "v2 JSON", "OpenAI words"]) == ["OpenAI", "v2 JSON", "OpenAI words"]
+    assert routes_for("ours", None) == SERVER_ROUTES["ours"]

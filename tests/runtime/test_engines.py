@@ -59,6 +59,24 @@ def test_vllm_window_prompt_is_explicit_encoder_decoder():
     samples, rate = prompt["encoder_prompt"]["multi_modal_data"]["audio"]
     assert samples is audio and rate == 16000
     assert prompt["decoder_prompt"] == "<|startoftranscript|><|en|><|transcribe|>"
+    assert "mm_processor_kwargs" not in prompt["encoder_prompt"]  # features on the host unless asked otherwise
+
+
+def test_features_on_the_gpu_are_asked_of_the_feature_extractor_vllm_calls():
+    """``--feature_device cuda`` reaches Transformers' feature extractor the way vLLM forwards a prompt's
+    ``mm_processor_kwargs``: as keyword arguments of ``WhisperProcessor`` (checked here on the CPU, CI's only device:
+    the keyword is accepted and the features are Whisper's)."""
+    from transformers import WhisperProcessor
+    from whisper_devkit.models import ensure_model
+
+    audio = np.sin(np.arange(16000 * 3) / 16000 * 2 * np.pi * 440).astype(np.float32)
+    prompt = window_prompt(audio, "<|startoftranscript|>", feature_device="cuda")
+    assert prompt["encoder_prompt"]["mm_processor_kwargs"] == {"device": "cuda"}
+    processor = WhisperProcessor.from_pretrained(ensure_model("tiny.en"))
+    plain = processor(audio=audio, sampling_rate=16000, return_tensors="np").input_features
+    with_device = processor(audio=audio, sampling_rate=16000, return_tensors="np", device="cpu").input_features
+    assert with_device.shape == plain.shape == (1, 80, 3000)
+    np.testing.assert_allclose(with_device, plain, atol=1e-5)
 
 
 async def test_micro_batcher_shares_a_batch_across_concurrent_callers():

@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 import soundfile
 from kserve import InferenceGRPCClient, InferInput, InferRequest
 from runtime_samples import SERVER_MAX_UPLOAD_MB, dropped_sentences, long_form_recording, sine, wav_bytes
@@ -278,3 +279,8 @@ def test_metrics(http):
     for name in ("whisper_requests_total", "whisper_audio_seconds_total", "whisper_rtfx_bucket", "whisper_queue_depth"):
         assert name in metrics
     assert 'whisper_requests_total{route="/v2/models/{model_name}/infer",status="200"}' in metrics
+    # Where the transcriptions' time went, phase by phase: each transcription observes both window phases once.
+    counts = {sample.labels["phase"]: sample.value for family in text_string_to_metric_families(metrics)
+              if family.name == "whisper_phase_seconds" for sample in family.samples if sample.name.endswith("_count")}
+    assert counts["audio_decode"] > 0 and counts["first_round"] > 0 and counts["resumption"] == counts["first_round"]
+    assert "whisper_resumed_windows_total" in metrics

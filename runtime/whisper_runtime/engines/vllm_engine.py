@@ -71,12 +71,16 @@ def fixed_length(benchmark: Optional[BenchmarkMode], room: int) -> dict[str, Any
     return {"max_tokens": tokens, "min_tokens": tokens, "ignore_eos": True}
 
 
-def window_prompt(audio, decoder_prompt: str) -> dict[str, Any]:
-    """vLLM's explicit encoder/decoder prompt for one Whisper window."""
-    return {
-        "encoder_prompt": {"prompt": "", "multi_modal_data": {"audio": (audio, SAMPLE_RATE)}},
-        "decoder_prompt": decoder_prompt,
-    }
+def window_prompt(audio, decoder_prompt: str, feature_device: str = "cpu") -> dict[str, Any]:
+    """vLLM's explicit encoder/decoder prompt for one Whisper window.
+
+    vLLM hands ``mm_processor_kwargs`` to Transformers' ``WhisperFeatureExtractor``, whose ``device`` moves the
+    STFT and mel projection there (the features come back to the host for vLLM to ship to its engine core).
+    """
+    encoder_prompt: dict[str, Any] = {"prompt": "", "multi_modal_data": {"audio": (audio, SAMPLE_RATE)}}
+    if feature_device != "cpu":
+        encoder_prompt["mm_processor_kwargs"] = {"device": feature_device}
+    return {"encoder_prompt": encoder_prompt, "decoder_prompt": decoder_prompt}
 
 
 class VllmEngine:
@@ -84,6 +88,7 @@ class VllmEngine:
 
     def __init__(self, model_dir: Path, args: RuntimeArgs, benchmark: Optional[BenchmarkMode] = None):
         self._engine_args = engine_args_from(args, Path(model_dir), benchmark)
+        self._feature_device = args.feature_device
         self._benchmark = benchmark
         self.vocabulary = WhisperVocabulary.from_model_dir(Path(model_dir))
         self.multilingual = self.vocabulary.multilingual
@@ -127,7 +132,10 @@ class VllmEngine:
         """vLLM engine inputs (features computed in the renderer's thread pool, off the event loop)."""
         from vllm.renderers.inputs.preprocess import parse_enc_dec_prompt
 
-        prompts = [parse_enc_dec_prompt(window_prompt(audio, prompt)) for audio, prompt in zip(audios, decoder_prompts)]
+        prompts = [
+            parse_enc_dec_prompt(window_prompt(audio, prompt, self._feature_device))
+            for audio, prompt in zip(audios, decoder_prompts)
+        ]
         return list(await self._engine.renderer.render_cmpl_async(prompts))
 
     def _sampling(self, options: DecodeOptions, engine_input):
