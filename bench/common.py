@@ -145,3 +145,37 @@ def start_profiler(pid: int, target: Path, seconds: int = 15) -> subprocess.Pope
     return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--subprocesses", "--duration", str(seconds),
                              "--rate", "50", "--format", "raw", "--output", str(target)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+#: Our runtime's counters that say where a request's time went (docs/runtime.md, "Metrics").
+PHASE_METRIC, WINDOW_COUNTERS = "whisper_phase_seconds", ("whisper_resumed_windows", "whisper_loop_retries")
+
+
+def counters_of(exposition: str) -> dict[str, float]:
+    """Seconds summed per phase and windows resumed or retried, from Prometheus text."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counters: dict[str, float] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if family.name == PHASE_METRIC and sample.name == PHASE_METRIC + "_sum":
+                counters[sample.labels["phase"] + "_s"] = sample.value
+            elif family.name in WINDOW_COUNTERS and sample.name.endswith("_total"):
+                counters[family.name.removeprefix("whisper_")] = sample.value
+    return counters
+
+
+def per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """What each request of a cell spent or did on average, from counters read before and after it."""
+    return {name: round((value - before.get(name, 0.0)) / requests, 4) for name, value in after.items()}
+
+
+#: The table column phases_column fills.
+PHASES_HEADER = "per request: decode / windows / resumed-rest s (windows)"
+
+
+def phases_column(phases: dict[str, float]) -> str:
+    if "first_round_s" not in phases:
+        return ""
+    return (f"{phases.get('audio_decode_s', 0):.2f} / {phases['first_round_s']:.2f} / {phases['resumption_s']:.2f}"
+            f" ({phases.get('resumed_windows', 0):.2f} resumed, {phases.get('loop_retries', 0):.2f} retried)")

@@ -18,7 +18,10 @@ import os
 import time
 from pathlib import Path
 
-from common import GpuSampler, accuracy, Spread, append_jsonl, audio_seconds, load_workload, print_table, start_profiler
+from prometheus_client import generate_latest
+
+from common import (GpuSampler, PHASES_HEADER, Spread, accuracy, append_jsonl, audio_seconds, counters_of, load_workload,
+                    per_request, phases_column, print_table, start_profiler)
 from whisper_runtime import benchmark, contract
 from whisper_runtime.audio import AudioLimits
 from whisper_runtime.cli import build_engine
@@ -57,6 +60,7 @@ async def measure(args: argparse.Namespace) -> dict:
     await transcriber.transcribe_pcm(items[-1].audio, options)  # warm-up, not timed
     if args.profile:
         start_profiler(os.getpid(), args.profile / f"profile-{args.label}.txt")
+    counters_before = counters_of(generate_latest().decode())
     for _ in range(args.repeats):
         gpu.measuring = True
         started = time.perf_counter()
@@ -64,6 +68,7 @@ async def measure(args: argparse.Namespace) -> dict:
         rtfx.append(seconds / (time.perf_counter() - started))
         gpu.measuring = False
         texts = [transcript.text for transcript in transcripts[: len(items)]]
+    phases = per_request(counters_before, counters_of(generate_latest().decode()), args.repeats * len(batch))
     await engine.stop()
     gpu.stop()
     return {
@@ -80,6 +85,7 @@ async def measure(args: argparse.Namespace) -> dict:
         "ready_seconds": round(ready_seconds, 1),
         "peak_gpu_gib": gpu.peak_gib(),
         "gpu_busy_percent": gpu.busy_percent(),
+        "server_phases": phases,
     }
 
 
@@ -89,9 +95,10 @@ def main() -> None:
     append_jsonl(args.results, record)
     print_table(
         f"{record['label']} ({record['engine']})",
-        ["audio s/repeat", "RTFx", "WER all %", "WER long %", "WER clips %", "ready s", "GPU busy %"],
+        ["audio s/repeat", "RTFx", "WER all %", "WER long %", "WER clips %", "ready s", "GPU busy %", PHASES_HEADER],
         [[record["audio_seconds_per_repeat"], Spread(tuple(record["rtfx"])), record["wer_all"],
-          record["wer_long"], record["wer_clips"], record["ready_seconds"], record["gpu_busy_percent"]]],
+          record["wer_long"], record["wer_clips"], record["ready_seconds"], record["gpu_busy_percent"],
+          phases_column(record["server_phases"])]],
     )
 
 

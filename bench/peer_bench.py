@@ -35,7 +35,8 @@ import httpx
 import numpy as np
 import soundfile
 
-from common import GpuSampler, Item, accuracy, append_jsonl, load_workload, percentile, print_table
+from common import (GpuSampler, Item, accuracy, append_jsonl, counters_of, load_workload, per_request, percentile,
+                    PHASES_HEADER, phases_column, print_table)
 from http_bench import MODEL_NAME, exit_on_sigterm, free_port, start_server, stop_server, wait_ready
 
 LANGUAGES = {"en": "en", "detected": None}
@@ -236,36 +237,6 @@ class Client:
             await self.grpc_channel.close()
 
 
-#: Our runtime's counters that say where a request's time went (docs/runtime.md, "Metrics").
-PHASE_METRIC, WINDOW_COUNTERS = "whisper_phase_seconds", ("whisper_resumed_windows", "whisper_loop_retries")
-
-
-def counters_of(exposition: str) -> dict[str, float]:
-    """Seconds summed per phase and windows resumed or retried, from Prometheus text."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    counters: dict[str, float] = {}
-    for family in text_string_to_metric_families(exposition):
-        for sample in family.samples:
-            if family.name == PHASE_METRIC and sample.name == PHASE_METRIC + "_sum":
-                counters[sample.labels["phase"] + "_s"] = sample.value
-            elif family.name in WINDOW_COUNTERS and sample.name.endswith("_total"):
-                counters[family.name.removeprefix("whisper_")] = sample.value
-    return counters
-
-
-def per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
-    """What each request of a cell spent or did on average, from counters read before and after it."""
-    return {name: round((value - before.get(name, 0.0)) / requests, 4) for name, value in after.items()}
-
-
-def phases_column(phases: dict[str, float]) -> str:
-    if "first_round_s" not in phases:
-        return ""
-    return (f"{phases.get('audio_decode_s', 0):.2f} / {phases['first_round_s']:.2f} / {phases['resumption_s']:.2f}"
-            f" ({phases.get('resumed_windows', 0):.1f})")
-
-
 # -- workloads -----------------------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -360,7 +331,7 @@ async def run(args: argparse.Namespace, runtime_flags: list[str]) -> None:
                     print(" | ".join(str(cell) for cell in rows[-1]), flush=True)
         print_table(f"{args.server}: RTFx (median [each repeat]), latency per request, WER",
                     ["server", "route", "workload", "language", "RTFx", "p50 s", "p95 s", "WER %", "GPU busy %", "peak GiB",
-                     "per request: decode / windows / resumed s (resumed windows)"],
+                     PHASES_HEADER],
                     rows)
     finally:
         gpu.stop()

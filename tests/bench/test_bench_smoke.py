@@ -46,6 +46,8 @@ def test_engine_bench_records_rtfx_and_wer(workload, tmp_path):
     assert len(record["rtfx"]) == 1 and record["rtfx"][0] > 0
     assert record["wer_long"] < 30 and record["wer_clips"] < 40
     assert all(text for text in record["hypotheses"].values())
+    assert record["server_phases"]["first_round_s"] > 0  # the runtime's phase counters, read in process
+    assert record["server_phases"]["resumed_windows"] >= 0 and record["server_phases"]["loop_retries"] >= 0
 
 
 def test_http_bench_records_both_routes_and_latency(workload, tmp_path):
