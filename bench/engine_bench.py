@@ -51,7 +51,8 @@ async def measure(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     await engine.start()
     ready_seconds = time.perf_counter() - started
-    transcriber = Transcriber(engine, AudioLimits.from_megabytes(4096, 24 * 3600), benchmark=benchmark_mode)
+    transcriber = Transcriber(engine, AudioLimits.from_megabytes(4096, 24 * 3600), benchmark=benchmark_mode,
+                              chunk_length_s=runtime_args.chunk_length_s)
     options = transcriber.options(language=args.language)
 
     batch = items * args.copies

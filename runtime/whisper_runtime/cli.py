@@ -78,6 +78,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         # Word alignment needs the real weights, which a benchmark server does not have.
         aligner=None if benchmark_mode else WordAligner(namespace.model_dir, engine.vocabulary, dtype=runtime_args.dtype),
         benchmark=benchmark_mode,
+        chunk_length_s=runtime_args.chunk_length_s,
     )
     model = WhisperModel(namespace.model_name, transcriber)
     model.load()

@@ -26,6 +26,8 @@ TASKS = ("transcribe", "translate")
 FP8_KV_MIN_COMPUTE_CAPABILITY = (8, 9)
 #: Whisper's encoder sees 30 seconds of audio at a time.
 WINDOW_SECONDS = 30.0
+#: Windows are cut at a quiet point within the last 5 s of each chunk, so a chunk must be longer than that.
+MIN_CHUNK_SECONDS = 10.0
 SAMPLE_RATE = 16000
 #: Encoder positions of one 30-second window (every Whisper size): what one new window costs the scheduler.
 ENCODER_TOKENS_PER_WINDOW = 1500
@@ -76,6 +78,9 @@ class RuntimeArgs:
     max_num_batched_tokens: int = 16 * ENCODER_TOKENS_PER_WINDOW
     gpu_memory_utilization: float = 0.9
     tensor_parallel_size: int = 1
+    #: The longest window a recording is cut into (at its quietest point in the last 5 s), as Transformers'
+    #: pipeline and faster-whisper call it. Whisper sees 30 s; a shorter cut leaves it padding after the last word.
+    chunk_length_s: float = WINDOW_SECONDS
     max_audio_seconds: int = 4 * 3600
     max_upload_mb: int = 1024
     default_language: Optional[str] = None
@@ -106,6 +111,8 @@ class RuntimeArgs:
         ]
         if self.quantization != "none":  # written only when chosen: endpoints made before it existed keep their manifests
             argv.append(f"--quantization={self.quantization}")
+        if self.chunk_length_s != WINDOW_SECONDS:
+            argv.append(f"--chunk_length_s={self.chunk_length_s:g}")
         if self.feature_device != "cpu":
             argv.append(f"--feature_device={self.feature_device}")
         if self.cuda_graph_sizes:
@@ -148,6 +155,8 @@ def validate(args: RuntimeArgs) -> list[str]:
         problems.append("gpu_memory_utilization must be between 0.05 and 1.0")
     if args.tensor_parallel_size < 1:
         problems.append("tensor_parallel_size must be at least 1")
+    if not MIN_CHUNK_SECONDS <= args.chunk_length_s <= WINDOW_SECONDS:
+        problems.append(f"chunk_length_s must be between {MIN_CHUNK_SECONDS:g} and {WINDOW_SECONDS:g} (Whisper's window)")
     if args.max_audio_seconds < 1:
         problems.append("max_audio_seconds must be at least 1")
     if args.max_upload_mb < 1:
@@ -177,6 +186,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     group.add_argument("--max_num_batched_tokens", type=int, default=defaults.max_num_batched_tokens)
     group.add_argument("--gpu_memory_utilization", type=float, default=defaults.gpu_memory_utilization)
     group.add_argument("--tensor_parallel_size", type=int, default=defaults.tensor_parallel_size)
+    group.add_argument("--chunk_length_s", type=float, default=defaults.chunk_length_s)
     group.add_argument("--max_audio_seconds", type=int, default=defaults.max_audio_seconds)
     group.add_argument("--max_upload_mb", type=int, default=defaults.max_upload_mb)
     group.add_argument("--default_language", default=defaults.default_language)

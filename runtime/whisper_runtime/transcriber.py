@@ -24,7 +24,7 @@ from . import metrics
 from .aligner import WindowText, WordAligner
 from .audio import AudioLimits, decode_audio, validate_pcm
 from .benchmark import BenchmarkMode
-from .contract import SAMPLE_RATE, TASKS
+from .contract import SAMPLE_RATE, TASKS, WINDOW_SECONDS
 from .engines.base import DecodeOptions, SpeechEngine, WindowRequest, WindowResult
 from .errors import EngineNotReady, InvalidRequest
 from .memory import release_free_memory
@@ -73,8 +73,11 @@ class Transcriber:
         defaults: RequestDefaults = RequestDefaults(),
         aligner: Optional[WordAligner] = None,
         benchmark: Optional[BenchmarkMode] = None,
+        chunk_length_s: float = WINDOW_SECONDS,
     ):
         self.engine = engine
+        #: The longest window a recording is cut into (the contract's ``chunk_length_s``).
+        self.chunk_length_s = chunk_length_s
         self.limits = limits
         self.defaults = defaults
         self.aligner = aligner
@@ -158,7 +161,7 @@ class Transcriber:
         if not self.engine.healthy():
             raise EngineNotReady("the speech engine is not running")
         audio = validate_pcm(samples, self.limits)
-        windows = [window for window in cut_windows(audio) if not is_silent(window.samples)]
+        windows = [window for window in cut_windows(audio, self.chunk_length_s) if not is_silent(window.samples)]
         started = time.perf_counter()
         own_decodes_done: list[float] = []
         pending = [

@@ -41,7 +41,7 @@ def test_operator_argv_round_trips_through_the_runtime_parser():
     written = contract.RuntimeArgs(
         engine="transformers", kv_cache_dtype="auto", compilation_level=0, cuda_graphs=False,
         cuda_graph_sizes=(1, 2, 4), max_num_seqs=8, default_language="de", api_key_file="/etc/whisper/api-key/key",
-        feature_device="cuda",
+        feature_device="cuda", chunk_length_s=25.0,
     )  # fmt: skip
     namespace = build_parser().parse_args(["--model_dir=/m", *written.to_argv()])
     assert contract.RuntimeArgs.from_namespace(namespace) == written
