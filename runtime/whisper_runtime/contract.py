@@ -26,7 +26,8 @@ TASKS = ("transcribe", "translate")
 FP8_KV_MIN_COMPUTE_CAPABILITY = (8, 9)
 #: Whisper's encoder sees 30 seconds of audio at a time.
 WINDOW_SECONDS = 30.0
-#: Windows are cut at a quiet point within the last 5 s of each chunk, so a chunk must be longer than that.
+#: The shortest chunk allowed: windows are cut at a quiet point within a chunk's last 5 s, so a chunk must be well
+#: longer than that search; shorter windows would mostly be padding for Whisper's 30-second encoder.
 MIN_CHUNK_SECONDS = 10.0
 SAMPLE_RATE = 16000
 #: Encoder positions of one 30-second window (every Whisper size): what one new window costs the scheduler.

@@ -27,7 +27,7 @@ LOOP_RETRIES = Counter(
 RESUMPTIONS = Counter(
     "whisper_resumed_windows_total", "Windows whose rest was decoded once more because Whisper ended them early"
 )
-#: Where a transcription's wall time goes, in the order it is spent (see observe_phases).
+#: Where a transcription's wall time goes, in the order it is spent (observe_audio_decode, then observe_windows).
 PHASE_SECONDS = Histogram(
     "whisper_phase_seconds",
     "Wall time of each phase of a transcription: decoding the upload, every window's first decode, resumed rests after that",

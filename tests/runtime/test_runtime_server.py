@@ -14,9 +14,9 @@ import httpx
 import numpy as np
 import openai
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 import soundfile
 from kserve import InferenceGRPCClient, InferInput, InferRequest
+from prometheus_client.parser import text_string_to_metric_families
 from runtime_samples import SERVER_MAX_UPLOAD_MB, dropped_sentences, long_form_recording, sine, wav_bytes
 from whisper_devkit import speech
 from whisper_devkit.wer import word_error_rate
