@@ -30,6 +30,7 @@ class WhisperVocabulary:
         self.tokenizer = tokenizer
         self.multilingual = multilingual
         self.start_of_transcript = tokenizer.convert_tokens_to_ids("<|startoftranscript|>")
+        self.end_of_text = tokenizer.convert_tokens_to_ids("<|endoftext|>")
         self.timestamp_begin = tokenizer.convert_tokens_to_ids("<|notimestamps|>") + 1
         self._language_by_id = {
             tokenizer.convert_tokens_to_ids(f"<|{code}|>"): code for code in LANGUAGES
@@ -97,6 +98,9 @@ class WhisperVocabulary:
         ids = list(token_ids)
         if self.start_of_transcript in ids:
             ids = ids[len(ids) - ids[::-1].index(self.start_of_transcript) :]
+        ended = self.end_of_text in ids
+        if ended:  # what follows end-of-text is a batch's padding, not the window's
+            ids = ids[: ids.index(self.end_of_text) + 1]
         language = next((self._language_by_id[i] for i in ids[:1] if i in self._language_by_id), None)
         text_ids = [i for i in ids if i < self.timestamp_begin]
         return WindowResult(
@@ -104,6 +108,7 @@ class WhisperVocabulary:
             segments=tuple(self._segments(ids, window_seconds)),
             language=language,
             num_tokens=len(ids),
+            hit_token_limit=not ended,
         )
 
     def _text(self, ids: Sequence[int]) -> str:

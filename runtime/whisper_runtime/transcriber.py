@@ -201,7 +201,7 @@ class Transcriber:
         [result] = await self.engine.transcribe([WindowRequest(window.samples, options, priority)])
         tries = [result]
         for temperature in () if self.benchmark else retry_temperatures(options.temperature):
-            if not is_loop(tries[-1].text):
+            if not is_loop(tries[-1], window.samples):
                 break
             metrics.observe_loop_retry()
             hotter = dataclasses.replace(options, temperature=temperature)

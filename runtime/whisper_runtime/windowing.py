@@ -160,6 +160,11 @@ def overruns_its_text(window: Window, segment: Segment) -> bool:
     return voiced_seconds - len(segment.text.split()) / SLOWEST_WORDS_PER_SECOND >= UNFINISHED_TAIL_SECONDS
 
 
+def voiced_seconds(samples: np.ndarray) -> float:
+    """Seconds of ``samples`` that are not pauses (frames ``PAUSE_BELOW_PEAK_DB`` under its loudest frame)."""
+    return float((~_quiet_frames(samples)).sum()) * ENERGY_FRAME_SECONDS
+
+
 def resume_inside(window: Window, segments: Sequence[Segment]) -> Resumption | None:
     """Keep the last segment's text up to the first pause after it and decode from there to the window end.
 

@@ -7,9 +7,10 @@ import torch
 from transformers import WhisperConfig, WhisperForConditionalGeneration
 
 from runtime_samples import sine
-from whisper_runtime.engines.base import MAX_NEW_TOKENS, DecodeOptions, WindowRequest
+from whisper_runtime.engines.base import MAX_NEW_TOKENS, DecodeOptions, WindowRequest, WindowResult
 from whisper_runtime.engines.transformers_engine import TransformersEngine
 from whisper_runtime.engines.vllm_engine import fixed_length
+from whisper_runtime.tokens import WhisperVocabulary
 
 
 def test_vllm_windows_stop_at_the_cap_or_the_decoders_room_whichever_is_first():
@@ -27,14 +28,27 @@ def test_a_window_that_never_ends_stops_at_the_cap(tiny_shape_dir, tmp_path):
     WhisperForConditionalGeneration(WhisperConfig.from_pretrained(model_dir)).save_pretrained(model_dir)
     shutil.copy(tiny_shape_dir / "generation_config.json", model_dir / "generation_config.json")
 
-    async def decode() -> int:
+    async def decode() -> WindowResult:
         engine = TransformersEngine(model_dir, dtype="float32", max_batch=2)
         await engine.start()
         try:
             audio = sine(10.0, amplitude=0.3).astype("float32")
             [result] = await engine.transcribe([WindowRequest(audio, DecodeOptions(language="en"))])
-            return result.num_tokens
+            return result
         finally:
             await engine.stop()
 
-    assert MAX_NEW_TOKENS <= asyncio.run(decode()) <= MAX_NEW_TOKENS + 3
+    result = asyncio.run(decode())
+    assert MAX_NEW_TOKENS <= result.num_tokens <= MAX_NEW_TOKENS + 3 and result.hit_token_limit
+
+
+def test_a_window_that_ended_counts_its_tokens_up_to_end_of_text_not_the_batchs_padding(tiny_shape_dir):
+    """A batched ``generate`` pads a window that ended early with end-of-text tokens up to the longest window."""
+    vocabulary = WhisperVocabulary.from_model_dir(tiny_shape_dir)
+    begin, eot = vocabulary.timestamp_begin, vocabulary.end_of_text
+    text = vocabulary.tokenizer.encode(" Hello world.", add_special_tokens=False)
+    generated = [begin, *text, begin + 50, eot]
+    padded = vocabulary.parse([*generated, eot, eot, eot], window_seconds=2.0)
+    assert padded == vocabulary.parse(generated, window_seconds=2.0)
+    assert padded.num_tokens == len(generated) and not padded.hit_token_limit and padded.text == "Hello world."
+    assert vocabulary.parse(generated[:-1], window_seconds=2.0).hit_token_limit

@@ -54,6 +54,13 @@ def test_a_clean_window_is_decoded_once():
     assert transcribe(engine) == SPEECH and engine.temperatures == [0.0]
 
 
+def test_speech_that_repeats_itself_is_decoded_once():
+    """Repetitive text at a speaking pace, ended by the model: the speaker repeated, the decoder did not loop."""
+    said_eight_times = "Press one. " * 8
+    engine = ScriptedEngine(said_eight_times)
+    assert transcribe(engine) == said_eight_times.strip() and engine.temperatures == [0.0]
+
+
 def test_retries_stop_at_the_last_temperature_and_keep_the_least_repetitive_try():
     less_loopy = "one two three four five " + "ten " * 40
     engine = ScriptedEngine(LOOP, LOOP, less_loopy, LOOP)

@@ -48,7 +48,10 @@ class WindowResult:
     text: str
     segments: tuple[Segment, ...]
     language: Optional[str]
+    #: Generated tokens up to and including end-of-text (none of a batch's padding after it).
     num_tokens: int
+    #: True when the decode was cut by the token limit instead of ending with end-of-text (a repetition loop's mark).
+    hit_token_limit: bool = False
 
 
 class SpeechEngine(Protocol):
