@@ -9,7 +9,8 @@ Speech repeats too: telephone prompts, lists, a sentence said three times. Those
 decode ends with end-of-text at a pace people speak at; every retry then gives the same text, and on a GPU each
 retry is one more decode in series that the whole recording waits for (three of them on the benchmark's
 46-minute file, docs/benchmarks.md). So a compressible text counts as a loop only when the decode also ran to the
-token limit or wrote more words than anyone speaks in the window's voiced time.
+token limit or wrote more words than anyone speaks in the window's voiced time. A decode the engine stopped
+as a loop while it ran (engines/loop_stop.py) is one whatever its text.
 """
 
 from __future__ import annotations
@@ -34,11 +35,16 @@ def compression_ratio(text: str) -> float:
 
 
 def is_loop(result: WindowResult, window_samples: np.ndarray) -> bool:
-    """True when the window's decode looped (not its speaker): repetitive text, and either cut by the token limit
-    or faster than ``FASTEST_WORDS_PER_SECOND`` over the window's voiced seconds."""
+    """True when the window's decode looped (not its speaker): the engine stopped it as a loop, or its text is
+    repetitive and was either cut by the token limit or is faster than ``FASTEST_WORDS_PER_SECOND`` over the
+    window's voiced seconds."""
+    if result.finish_reason == "repetition":
+        return True
     if compression_ratio(result.text) <= LOOP_COMPRESSION_RATIO:
         return False
-    return result.hit_token_limit or len(result.text.split()) > FASTEST_WORDS_PER_SECOND * voiced_seconds(window_samples)
+    if result.finish_reason == "length":
+        return True
+    return len(result.text.split()) > FASTEST_WORDS_PER_SECOND * voiced_seconds(window_samples)
 
 
 def retry_temperatures(requested: float) -> Sequence[float]:

@@ -108,7 +108,7 @@ class WhisperVocabulary:
             segments=tuple(self._segments(ids, window_seconds)),
             language=language,
             num_tokens=len(ids),
-            hit_token_limit=not ended,
+            finish_reason="stop" if ended else "length",
         )
 
     def _text(self, ids: Sequence[int]) -> str:

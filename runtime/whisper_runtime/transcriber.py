@@ -195,18 +195,20 @@ class Transcriber:
         return [FinalWindow(window, _keeping(result, resumed.kept)), FinalWindow(resumed.rest, rest_result)]
 
     async def _decode_without_loops(self, window: Window, options: DecodeOptions, started: float) -> WindowResult:
-        """One window's result; one that fell into a repetition loop is decoded again, hotter (repetition.py),
-        and the least repetitive of the tries stands."""
+        """One window's result; one that fell into a repetition loop is decoded again, hotter (repetition.py).
+        The first try that did not loop stands; when all did, the least repetitive."""
         priority = (started, window.offset_seconds)
         [result] = await self.engine.transcribe([WindowRequest(window.samples, options, priority)])
+        if self.benchmark:
+            return result
         tries = [result]
-        for temperature in () if self.benchmark else retry_temperatures(options.temperature):
+        for temperature in retry_temperatures(options.temperature):
             if not is_loop(tries[-1], window.samples):
-                break
+                return tries[-1]
             metrics.observe_loop_retry()
             hotter = dataclasses.replace(options, temperature=temperature)
             tries += await self.engine.transcribe([WindowRequest(window.samples, hotter, priority)])
-        return min(tries, key=lambda each: compression_ratio(each.text))
+        return min(tries, key=lambda each: (is_loop(each, window.samples), compression_ratio(each.text)))
 
     async def _with_words(self, finals: list[FinalWindow], task: str) -> list[Segment]:
         """Recording-time segments with their words, from one alignment pass over all the final stretches."""

@@ -17,8 +17,8 @@ SAID_THREE_TIMES = ("The conference will begin when our glorious leader arrives.
                     "the leader arrives. 3D audio disabled. 3D audio enabled. The conference will now begin.")
 
 
-def result(text: str, hit_token_limit: bool = False) -> WindowResult:
-    return WindowResult(text, (), "en", 100, hit_token_limit)
+def result(text: str, finish_reason: str = "stop") -> WindowResult:
+    return WindowResult(text, (), "en", 100, finish_reason)
 
 
 def speech_with_pauses(seconds: float, voiced_seconds: float) -> np.ndarray:
@@ -30,7 +30,7 @@ def speech_with_pauses(seconds: float, voiced_seconds: float) -> np.ndarray:
 
 def test_a_loop_is_caught_and_speech_is_not():
     window = sine(27.5)
-    assert is_loop(result(LOOPED, hit_token_limit=True), window) and compression_ratio(LOOPED) > 5
+    assert is_loop(result(LOOPED, finish_reason="length"), window) and compression_ratio(LOOPED) > 5
     assert not is_loop(result(SPOKEN), window) and not is_loop(result(PROMPT), window)
     assert compression_ratio("") == 0.0 and not is_loop(result(""), window)
 
@@ -38,13 +38,19 @@ def test_a_loop_is_caught_and_speech_is_not():
 def test_speech_that_repeats_itself_is_no_loop_unless_the_decode_ran_to_the_limit():
     assert compression_ratio(SAID_THREE_TIMES) > 2.4
     assert not is_loop(result(SAID_THREE_TIMES), sine(27.5))
-    assert is_loop(result(SAID_THREE_TIMES, hit_token_limit=True), sine(27.5))
+    assert is_loop(result(SAID_THREE_TIMES, finish_reason="length"), sine(27.5))
 
 
 def test_a_repetitive_text_that_ended_is_a_loop_when_no_one_speaks_that_fast():
     """46 words in 27.5 s is a normal pace; in the 2 s of that window that are not silence, it is not speech."""
     assert not is_loop(result(SAID_THREE_TIMES), speech_with_pauses(27.5, voiced_seconds=20.0))
     assert is_loop(result(SAID_THREE_TIMES), speech_with_pauses(27.5, voiced_seconds=2.0))
+
+
+def test_a_decode_the_engine_stopped_as_a_loop_is_one_whatever_its_text():
+    """Stopped early, a loop may be too short to compress 2.4x ("9, 9, 9, 9, 9, 9, 9, 9")."""
+    stopped = "60, 7, 70, 8, 80, 9, " + "9, " * 8
+    assert compression_ratio(stopped) < 2.4 and is_loop(result(stopped, finish_reason="repetition"), sine(25.6))
 
 
 def test_retries_are_only_hotter_than_the_request():

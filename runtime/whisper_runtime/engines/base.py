@@ -50,8 +50,9 @@ class WindowResult:
     language: Optional[str]
     #: Generated tokens up to and including end-of-text (none of a batch's padding after it).
     num_tokens: int
-    #: True when the decode was cut by the token limit instead of ending with end-of-text (a repetition loop's mark).
-    hit_token_limit: bool = False
+    #: Why the decode ended: "stop" (the model wrote end-of-text), "length" (the token limit cut it) or "repetition"
+    #: (stopped as a loop, engines/loop_stop.py). vLLM's names.
+    finish_reason: str = "stop"
 
 
 class SpeechEngine(Protocol):

@@ -14,13 +14,21 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from transformers import GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+from transformers import (
+    GenerationConfig,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    WhisperConfig,
+    WhisperFeatureExtractor,
+    WhisperForConditionalGeneration,
+)
 
 from ..benchmark import BenchmarkMode
 from ..contract import SAMPLE_RATE
 from ..tokens import WhisperVocabulary
 from .base import MAX_NEW_TOKENS, DecodeOptions, WindowRequest, WindowResult
 from .batching import MicroBatcher
+from .loop_stop import LOOP_PATTERN_MAX_TOKENS, LOOP_PATTERN_REPEATS, ends_in_loop
 
 _TORCH_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -83,9 +91,11 @@ class TransformersEngine:
         order = sorted(range(len(windows)), key=lambda index: repr(options[index]))
         for group_options, group in itertools.groupby(order, key=lambda index: options[index]):
             indices = list(group)
-            for index, token_ids in zip(indices, self._generate(features[indices], group_options)):
+            for index, (token_ids, looped) in zip(indices, self._generate(features[indices], group_options)):
                 result = self.vocabulary.parse(token_ids, len(windows[index].audio) / SAMPLE_RATE)
-                results[index] = dataclasses.replace(result, language=result.language or group_options.language)
+                language = result.language or group_options.language
+                finish_reason = "repetition" if looped else result.finish_reason
+                results[index] = dataclasses.replace(result, language=language, finish_reason=finish_reason)
         return results
 
     def _input_features(self, audios: Sequence[np.ndarray]) -> torch.Tensor:
@@ -106,19 +116,47 @@ class TransformersEngine:
         ]
 
     @torch.inference_mode()
-    def _generate(self, features: torch.Tensor, options: DecodeOptions) -> list[list[int]]:
+    def _generate(self, features: torch.Tensor, options: DecodeOptions) -> list[tuple[list[int], bool]]:
+        """Each row's token ids, and whether it was stopped as a loop (its padding after the loop removed)."""
         # One generate call per window, like vLLM: the transcriber, not Transformers, re-decodes unfinished tails.
         kwargs = {"return_timestamps": True, "force_unique_generate_call": True}
         if self.multilingual:
             kwargs.update(language=options.language, task=options.task)
         if options.temperature > 0:
             kwargs.update(do_sample=True, temperature=options.temperature)
+        loops = RepetitionStop(self.vocabulary.end_of_text)
         if self._benchmark is None:
-            kwargs["max_new_tokens"] = MAX_NEW_TOKENS
+            kwargs.update(max_new_tokens=MAX_NEW_TOKENS, stopping_criteria=StoppingCriteriaList([loops]))
         else:
             tokens = self._benchmark.tokens_per_window
             kwargs.update(min_new_tokens=tokens, max_new_tokens=tokens)
         if options.prompt:
             kwargs["prompt_ids"] = torch.tensor(self.vocabulary.tokenizer.get_prompt_ids(options.prompt), device=self._device)
         sequences = self._model.generate(features, **kwargs)
-        return [row.tolist() for row in sequences]
+        rows = [row.tolist() for row in sequences]
+        return [(_without_padding(ids, loops.pad_id) if row in loops.stopped else ids, row in loops.stopped)
+                for row, ids in enumerate(rows)]
+
+
+class RepetitionStop(StoppingCriteria):
+    """Stops each row whose tokens end in a loop (loop_stop.py), as vLLM's ``repetition_detection`` does, and
+    remembers which rows it stopped: Transformers pads a stopped row with end-of-text, which would otherwise read
+    as the model ending it."""
+
+    def __init__(self, pad_id: int):
+        #: Whisper pads with its end-of-text token; a row that ends in it has finished.
+        self.pad_id = pad_id
+        self.stopped: set[int] = set()
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        for row, tail in enumerate(input_ids[:, -LOOP_PATTERN_MAX_TOKENS * LOOP_PATTERN_REPEATS :].tolist()):
+            if tail[-1] != self.pad_id and ends_in_loop(tail):
+                self.stopped.add(row)
+        return torch.tensor([row in self.stopped for row in range(input_ids.shape[0])], device=input_ids.device)
+
+
+def _without_padding(ids: list[int], pad_id: int) -> list[int]:
+    end = len(ids)
+    while end and ids[end - 1] == pad_id:
+        end -= 1
+    return ids[:end]

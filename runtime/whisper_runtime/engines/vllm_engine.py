@@ -20,6 +20,7 @@ from ..benchmark import BenchmarkMode
 from ..contract import SAMPLE_RATE, RuntimeArgs
 from ..tokens import WhisperVocabulary
 from .base import MAX_NEW_TOKENS, DecodeOptions, WindowRequest, WindowResult
+from .loop_stop import vllm_repetition_detection
 from .timestamp_rules import DETECT_LANGUAGE_THEN, OPT_IN, VLLM_LOGITS_PROCESSOR
 
 #: Whisper's decoder context, in tokens.
@@ -107,11 +108,11 @@ class VllmEngine:
         """One vLLM request per window; a window without a language detects it inside that same request."""
         prompts = [self.vocabulary.decoder_prompt(window.options) for window in windows]
         engine_inputs = await self._render([window.audio for window in windows], prompts)
-        token_ids = await asyncio.gather(*(
+        outputs = await asyncio.gather(*(
             self._generate(engine_input, self._sampling(window.options, engine_input))
             for window, engine_input in zip(windows, engine_inputs)
         ))
-        return [self._result(window, ids) for window, ids in zip(windows, token_ids)]
+        return [self._result(window, *output) for window, output in zip(windows, outputs)]
 
     def healthy(self) -> bool:
         return self._engine is not None and not self._engine.errored
@@ -124,9 +125,10 @@ class VllmEngine:
             self._engine.shutdown()
             self._engine = None
 
-    def _result(self, window: WindowRequest, token_ids: list[int]) -> WindowResult:
+    def _result(self, window: WindowRequest, token_ids: list[int], finish_reason: Optional[str]) -> WindowResult:
         result = self.vocabulary.parse(token_ids, len(window.audio) / SAMPLE_RATE)
-        return dataclasses.replace(result, language=result.language or window.options.language)
+        looped = {"finish_reason": "repetition"} if finish_reason == "repetition" else {}
+        return dataclasses.replace(result, language=result.language or window.options.language, **looped)
 
     async def _render(self, audios: Sequence, decoder_prompts: Sequence[str]) -> list:
         """vLLM engine inputs (features computed in the renderer's thread pool, off the event loop)."""
@@ -140,16 +142,19 @@ class VllmEngine:
 
     def _sampling(self, options: DecodeOptions, engine_input):
         from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind
+        from vllm.sampling_params import RepetitionDetectionParams, RequestOutputKind
 
         # The renderer has tokenized the decoder prompt already (start token included).
         prompt_tokens = len(engine_input["decoder_prompt"]["prompt_token_ids"])
         rules: dict[str, Any] = {OPT_IN: True}
         if self.vocabulary.detects_language(options):
             rules[DETECT_LANGUAGE_THEN] = self.vocabulary.task_token_id(options.task)
+        # A looping window stops early (loop_stop.py); benchmark windows decode their fixed length whatever they say.
+        loops = {} if self._benchmark else {"repetition_detection": RepetitionDetectionParams(**vllm_repetition_detection())}
         return SamplingParams(
             temperature=options.temperature,
             **fixed_length(self._benchmark, MAX_MODEL_LEN - prompt_tokens),
+            **loops,
             skip_special_tokens=False,
             # Only the finished window's token ids are used (WhisperVocabulary parses them): neither streaming
             # every token through asyncio nor vLLM's incremental detokenization is needed.
@@ -158,12 +163,15 @@ class VllmEngine:
             extra_args=rules,
         )
 
-    async def _generate(self, engine_input, sampling) -> list[int]:
+    async def _generate(self, engine_input, sampling) -> tuple[list[int], Optional[str]]:
+        """The window's generated token ids, and why vLLM stopped it ("stop", "length", "repetition")."""
         self._in_flight += 1
         try:
             final = None
             async for output in self._engine.generate(engine_input, sampling, uuid.uuid4().hex):
                 final = output
-            return list(final.outputs[0].token_ids) if final is not None else []
+            if final is None:
+                return [], None
+            return list(final.outputs[0].token_ids), final.outputs[0].finish_reason
         finally:
             self._in_flight -= 1
