@@ -93,8 +93,9 @@ class WhisperVocabulary:
         language = options.language if self.multilingual else "en"
         return f"{previous}<|startoftranscript|><|{language}|><|{options.task}|>"
 
-    def parse(self, token_ids: Sequence[int], window_seconds: float) -> WindowResult:
-        """Generated ids (with or without the forced prefix) -> text, segments, language."""
+    def parse(self, token_ids: Sequence[int], window_seconds: float, stopped_as_loop: bool = False) -> WindowResult:
+        """Generated ids (with or without the forced prefix) -> text, segments, language; ``stopped_as_loop`` when
+        the engine ended the decode as a loop (engines/loop_stop.py)."""
         ids = list(token_ids)
         if self.start_of_transcript in ids:
             ids = ids[len(ids) - ids[::-1].index(self.start_of_transcript) :]
@@ -108,7 +109,7 @@ class WhisperVocabulary:
             segments=tuple(self._segments(ids, window_seconds)),
             language=language,
             num_tokens=len(ids),
-            finish_reason="stop" if ended else "length",
+            finish_reason="repetition" if stopped_as_loop else "stop" if ended else "length",
         )
 
     def _text(self, ids: Sequence[int]) -> str:

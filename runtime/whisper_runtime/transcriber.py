@@ -201,14 +201,16 @@ class Transcriber:
         [result] = await self.engine.transcribe([WindowRequest(window.samples, options, priority)])
         if self.benchmark:
             return result
-        tries = [result]
+        tries = [(is_loop(result, window.samples), result)]
         for temperature in retry_temperatures(options.temperature):
-            if not is_loop(tries[-1], window.samples):
-                return tries[-1]
+            looped, result = tries[-1]
+            if not looped:
+                return result
             metrics.observe_loop_retry()
             hotter = dataclasses.replace(options, temperature=temperature)
-            tries += await self.engine.transcribe([WindowRequest(window.samples, hotter, priority)])
-        return min(tries, key=lambda each: (is_loop(each, window.samples), compression_ratio(each.text)))
+            [result] = await self.engine.transcribe([WindowRequest(window.samples, hotter, priority)])
+            tries.append((is_loop(result, window.samples), result))
+        return min(tries, key=lambda each: (each[0], compression_ratio(each[1].text)))[1]
 
     async def _with_words(self, finals: list[FinalWindow], task: str) -> list[Segment]:
         """Recording-time segments with their words, from one alignment pass over all the final stretches."""

@@ -92,10 +92,8 @@ class TransformersEngine:
         for group_options, group in itertools.groupby(order, key=lambda index: options[index]):
             indices = list(group)
             for index, (token_ids, looped) in zip(indices, self._generate(features[indices], group_options)):
-                result = self.vocabulary.parse(token_ids, len(windows[index].audio) / SAMPLE_RATE)
-                language = result.language or group_options.language
-                finish_reason = "repetition" if looped else result.finish_reason
-                results[index] = dataclasses.replace(result, language=language, finish_reason=finish_reason)
+                result = self.vocabulary.parse(token_ids, len(windows[index].audio) / SAMPLE_RATE, stopped_as_loop=looped)
+                results[index] = dataclasses.replace(result, language=result.language or group_options.language)
         return results
 
     def _input_features(self, audios: Sequence[np.ndarray]) -> torch.Tensor:

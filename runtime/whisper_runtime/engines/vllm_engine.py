@@ -126,9 +126,9 @@ class VllmEngine:
             self._engine = None
 
     def _result(self, window: WindowRequest, token_ids: list[int], finish_reason: Optional[str]) -> WindowResult:
-        result = self.vocabulary.parse(token_ids, len(window.audio) / SAMPLE_RATE)
-        looped = {"finish_reason": "repetition"} if finish_reason == "repetition" else {}
-        return dataclasses.replace(result, language=result.language or window.options.language, **looped)
+        seconds = len(window.audio) / SAMPLE_RATE
+        result = self.vocabulary.parse(token_ids, seconds, stopped_as_loop=finish_reason == "repetition")
+        return dataclasses.replace(result, language=result.language or window.options.language)
 
     async def _render(self, audios: Sequence, decoder_prompts: Sequence[str]) -> list:
         """vLLM engine inputs (features computed in the renderer's thread pool, off the event loop)."""
