@@ -149,10 +149,11 @@ def start_profiler(pid: int, target: Path, seconds: int = 15) -> subprocess.Pope
 
 #: Our runtime's counters that say where a request's time went (docs/runtime.md, "Metrics").
 PHASE_METRIC, WINDOW_COUNTERS = "whisper_phase_seconds", ("whisper_resumed_windows", "whisper_loop_retries")
+SERIAL_METRIC = "whisper_serial_tokens"
 
 
 def counters_of(exposition: str) -> dict[str, float]:
-    """Seconds summed per phase and windows resumed or retried, from Prometheus text."""
+    """Seconds summed per phase, windows resumed or retried and tokens decoded in series, from Prometheus text."""
     from prometheus_client.parser import text_string_to_metric_families
 
     counters: dict[str, float] = {}
@@ -162,6 +163,8 @@ def counters_of(exposition: str) -> dict[str, float]:
                 counters[sample.labels["phase"] + "_s"] = sample.value
             elif family.name in WINDOW_COUNTERS and sample.name.endswith("_total"):
                 counters[family.name.removeprefix("whisper_")] = sample.value
+            elif family.name == SERIAL_METRIC and sample.name == SERIAL_METRIC + "_sum":
+                counters["serial_tokens"] = sample.value
     return counters
 
 
@@ -171,11 +174,12 @@ def per_request(before: dict[str, float], after: dict[str, float], requests: int
 
 
 #: The table column phases_column fills.
-PHASES_HEADER = "per request: decode / windows / resumed-rest s (windows)"
+PHASES_HEADER = "per request: decode / windows / resumed-rest s (windows; tokens in series)"
 
 
 def phases_column(phases: dict[str, float]) -> str:
     if "first_round_s" not in phases:
         return ""
     return (f"{phases.get('audio_decode_s', 0):.2f} / {phases['first_round_s']:.2f} / {phases['resumption_s']:.2f}"
-            f" ({phases.get('resumed_windows', 0):.2f} resumed, {phases.get('loop_retries', 0):.2f} retried)")
+            f" ({phases.get('resumed_windows', 0):.2f} resumed, {phases.get('loop_retries', 0):.2f} retried;"
+            f" {phases.get('serial_tokens', 0):.0f} in series)")

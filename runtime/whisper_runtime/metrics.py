@@ -34,6 +34,13 @@ PHASE_SECONDS = Histogram(
     ["phase"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+SERIAL_TOKENS = Histogram(
+    "whisper_serial_tokens",
+    "Tokens a transcription decoded in series: its longest chain of a window's decode, that window's loop retries "
+    "and its resumed rest, each starting when the one before it ended (all windows decode at once, so on a GPU a "
+    "recording waits for this chain)",
+    buckets=(16, 32, 64, 96, 128, 160, 192, 224, 320, 448, 672, 896),
+)
 
 #: Only these routes are counted: health probes and /metrics would drown the numbers.
 _COUNTED_SUFFIXES = ("/infer", "/audio/transcriptions", "/audio/translations")
@@ -62,6 +69,10 @@ def observe_windows(first_round_seconds: float, resumption_seconds: float) -> No
     the resumed rests still running after that (the tail a request pays for resuming)."""
     PHASE_SECONDS.labels(phase="first_round").observe(first_round_seconds)
     PHASE_SECONDS.labels(phase="resumption").observe(resumption_seconds)
+
+
+def observe_serial_tokens(tokens: int) -> None:
+    SERIAL_TOKENS.observe(tokens)
 
 
 def track_queue_depth(depth: Callable[[], int]) -> None:

@@ -59,6 +59,19 @@ class FinalWindow:
         return [segment.shifted(self.window.offset_seconds) for segment in self.result.segments]
 
 
+@dataclasses.dataclass
+class _Progress:
+    """One recording's bookkeeping for the metrics: when its windows went to the engine, when each window's own
+    decode was in, and its longest chain of tokens decoded one after another (a window's tries, then its rest)."""
+
+    started: float
+    own_decodes_done: list[float] = dataclasses.field(default_factory=list)
+    serial_tokens: int = 0
+
+    def add_chain(self, tokens: int) -> None:
+        self.serial_tokens = max(self.serial_tokens, tokens)
+
+
 @dataclasses.dataclass(frozen=True)
 class RequestDefaults:
     language: Optional[str] = None
@@ -162,55 +175,58 @@ class Transcriber:
             raise EngineNotReady("the speech engine is not running")
         audio = validate_pcm(samples, self.limits)
         windows = [window for window in cut_windows(audio, self.chunk_length_s) if not is_silent(window.samples)]
-        started = time.perf_counter()
-        own_decodes_done: list[float] = []
-        pending = [
-            asyncio.ensure_future(self._decode_window(window, options, started, own_decodes_done)) for window in windows
-        ]
+        progress = _Progress(started=time.perf_counter())
+        pending = [asyncio.ensure_future(self._decode_window(window, options, progress)) for window in windows]
         try:
             async with self._in_flight():
                 for task in pending:
                     for final in await task:
                         yield final
             ended = time.perf_counter()
-            first_round_end = max(own_decodes_done, default=started)
-            metrics.observe_transcription(len(audio) / SAMPLE_RATE, ended - started)
-            metrics.observe_windows(first_round_end - started, ended - first_round_end)
+            first_round_end = max(progress.own_decodes_done, default=progress.started)
+            metrics.observe_transcription(len(audio) / SAMPLE_RATE, ended - progress.started)
+            metrics.observe_windows(first_round_end - progress.started, ended - first_round_end)
+            metrics.observe_serial_tokens(progress.serial_tokens)
         finally:
             for task in pending:
                 task.cancel()
 
-    async def _decode_window(
-        self, window: Window, options: DecodeOptions, started: float, own_decodes_done: list[float]
-    ) -> list[FinalWindow]:
-        """A window's final stretches: the window itself, and the rest it resumed at, if any (decoded once more).
-        When the window's own decode is in, its time goes into ``own_decodes_done`` (for the phase metrics)."""
-        result = await self._decode_without_loops(window, options, started)
-        own_decodes_done.append(time.perf_counter())
+    async def _decode_window(self, window: Window, options: DecodeOptions, progress: _Progress) -> list[FinalWindow]:
+        """A window's final stretches: the window itself, and the rest it resumed at, if any (decoded once more)."""
+        result, tokens = await self._decode_without_loops(window, options, progress.started)
+        progress.own_decodes_done.append(time.perf_counter())
         resumed = None if self.benchmark else resumption(window, result.segments)
         if resumed is None:
+            progress.add_chain(tokens)
             return [FinalWindow(window, result)]
         metrics.observe_resumption()
-        rest_result = await self._decode_without_loops(resumed.rest, options, started)
+        rest_result, rest_tokens = await self._decode_without_loops(resumed.rest, options, progress.started)
+        progress.add_chain(tokens + rest_tokens)
         return [FinalWindow(window, _keeping(result, resumed.kept)), FinalWindow(resumed.rest, rest_result)]
 
-    async def _decode_without_loops(self, window: Window, options: DecodeOptions, started: float) -> WindowResult:
-        """One window's result; one that fell into a repetition loop is decoded again, hotter (repetition.py).
-        The first try that did not loop stands; when all did, the least repetitive."""
+    async def _decode_without_loops(
+        self, window: Window, options: DecodeOptions, started: float
+    ) -> tuple[WindowResult, int]:
+        """One window's result, and the tokens decoded for it one try after another; a window that fell into a
+        repetition loop is decoded again, hotter (repetition.py). The first try that did not loop stands; when all
+        did, the least repetitive."""
         priority = (started, window.offset_seconds)
         [result] = await self.engine.transcribe([WindowRequest(window.samples, options, priority)])
         if self.benchmark:
-            return result
+            return result, result.num_tokens
         tries = [(is_loop(result, window.samples), result)]
         for temperature in retry_temperatures(options.temperature):
             looped, result = tries[-1]
             if not looped:
-                return result
+                break
             metrics.observe_loop_retry()
             hotter = dataclasses.replace(options, temperature=temperature)
             [result] = await self.engine.transcribe([WindowRequest(window.samples, hotter, priority)])
             tries.append((is_loop(result, window.samples), result))
-        return min(tries, key=lambda each: (each[0], compression_ratio(each[1].text)))[1]
+        tokens = sum(each.num_tokens for _, each in tries)
+        if not tries[-1][0]:
+            return tries[-1][1], tokens
+        return min(tries, key=lambda each: (each[0], compression_ratio(each[1].text)))[1], tokens
 
     async def _with_words(self, finals: list[FinalWindow], task: str) -> list[Segment]:
         """Recording-time segments with their words, from one alignment pass over all the final stretches."""

@@ -48,6 +48,7 @@ def test_engine_bench_records_rtfx_and_wer(workload, tmp_path):
     assert all(text for text in record["hypotheses"].values())
     assert record["server_phases"]["first_round_s"] > 0  # the runtime's phase counters, read in process
     assert record["server_phases"]["resumed_windows"] >= 0 and record["server_phases"]["loop_retries"] >= 0
+    assert record["server_phases"]["serial_tokens"] > 0  # tokens decoded in series, per recording
 
 
 def test_http_bench_records_both_routes_and_latency(workload, tmp_path):
@@ -82,6 +83,7 @@ def test_peer_bench_drives_every_route_of_our_server(workload, tmp_path):
         assert record["rtfx"][0] > 0 and record["p50_s"] <= record["p95_s"] and record["wer"] < 40
         phases = record["server_phases"]  # per request, from our server's /metrics
         assert phases["audio_decode_s"] > 0 and phases["first_round_s"] > 0 and phases["resumption_s"] >= 0
+        assert phases["serial_tokens"] > 0
 
 
 def test_peer_runs_with_the_engine_arguments_our_runtime_derives():

@@ -1,10 +1,13 @@
-"""The transcriber's repetition-loop guard, driven by a scripted engine: which tries are made, which text stands.
+"""The transcriber's repetition-loop guard, driven by a scripted engine: which tries are made, which text stands,
+and how many tokens a recording waits for in series.
 
 The engine here is a test double on purpose: a real model cannot be made to loop on demand. The loop text is one
 the vLLM engine produced on the H200 (docs/benchmarks.md, 2026-12-04).
 """
 
 import asyncio
+
+from prometheus_client import REGISTRY
 
 from runtime_samples import sine
 from whisper_runtime.audio import AudioLimits
@@ -13,16 +16,19 @@ from whisper_runtime.transcriber import Transcriber
 from whisper_runtime.windowing import Segment
 
 LOOP = "7 70 8 8 9 9 10 9 10 8 9 10 " + "10 " * 150
+TOKENS_PER_TRY = 10
 SPEECH = "Press start to toggle pause. Press pound to enter a new dictation file name."
 
 
 class ScriptedEngine:
-    """Answers each try with the next text of ``texts_by_try`` and records the temperature it was asked for."""
+    """Answers each try with the next text of ``texts_by_try`` (10 tokens, one segment that ends ``spoken_until``
+    seconds into the window, or at its end) and records the temperature it was asked for."""
 
     name, multilingual, vocabulary = "scripted", False, None
 
-    def __init__(self, *texts_by_try: str):
+    def __init__(self, *texts_by_try: str, spoken_until: float = float("inf")):
         self.texts_by_try = list(texts_by_try)
+        self.spoken_until = spoken_until
         self.temperatures: list[float] = []
 
     def healthy(self) -> bool:
@@ -33,7 +39,8 @@ class ScriptedEngine:
         for window in windows:
             text = self.texts_by_try[min(len(self.temperatures), len(self.texts_by_try) - 1)]
             self.temperatures.append(window.options.temperature)
-            results.append(WindowResult(text, (Segment(0.0, len(window.audio) / 16000, text),), "en", 10))
+            end = min(self.spoken_until, len(window.audio) / 16000)
+            results.append(WindowResult(text, (Segment(0.0, end, text),), "en", TOKENS_PER_TRY))
         return results
 
 
@@ -72,3 +79,21 @@ def test_a_request_already_hot_gets_only_hotter_retries():
     engine = ScriptedEngine(LOOP, LOOP, LOOP)
     transcribe(engine, temperature=0.5)
     assert engine.temperatures == [0.5, 0.6]
+
+
+def serial_tokens_of(engine: ScriptedEngine) -> float:
+    """What one transcription adds to ``whisper_serial_tokens``: its longest chain of decodes in series."""
+    before = REGISTRY.get_sample_value("whisper_serial_tokens_sum") or 0.0
+    transcribe(engine)
+    return REGISTRY.get_sample_value("whisper_serial_tokens_sum") - before
+
+
+def test_tokens_in_series_count_every_try_of_a_window():
+    assert serial_tokens_of(ScriptedEngine(SPEECH)) == TOKENS_PER_TRY
+    assert serial_tokens_of(ScriptedEngine(LOOP, SPEECH)) == 2 * TOKENS_PER_TRY
+
+
+def test_tokens_in_series_count_a_resumed_rest_after_its_window():
+    """Speech ends 2 s into a voiced 5 s window: its rest is decoded once more, after it."""
+    engine = ScriptedEngine(SPEECH, spoken_until=2.0)
+    assert serial_tokens_of(engine) == 2 * TOKENS_PER_TRY and len(engine.temperatures) == 2

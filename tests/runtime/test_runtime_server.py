@@ -284,3 +284,7 @@ def test_metrics(http):
               if family.name == "whisper_phase_seconds" for sample in family.samples if sample.name.endswith("_count")}
     assert counts["audio_decode"] > 0 and counts["first_round"] > 0 and counts["resumption"] == counts["first_round"]
     assert "whisper_resumed_windows_total" in metrics
+    # Each transcription also records its longest chain of tokens decoded in series.
+    serial = {sample.name: sample.value for family in text_string_to_metric_families(metrics)
+              if family.name == "whisper_serial_tokens" for sample in family.samples}
+    assert serial["whisper_serial_tokens_count"] == counts["first_round"] and serial["whisper_serial_tokens_sum"] > 0
