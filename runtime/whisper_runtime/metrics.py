@@ -22,7 +22,8 @@ RTFX = Histogram(
 )
 QUEUE_DEPTH = Gauge("whisper_queue_depth", "Windows waiting for the engine")
 LOOP_RETRIES = Counter(
-    "whisper_loop_retries_total", "Windows decoded again, hotter, because their text was a repetition loop"
+    "whisper_loop_retries_total",
+    "Hotter decodes of windows whose decode looped, all started at once (those not needed are cancelled)",
 )
 RESUMPTIONS = Counter(
     "whisper_resumed_windows_total", "Windows whose rest was decoded once more because Whisper ended them early"
@@ -52,8 +53,8 @@ def observe_transcription(audio_seconds: float, wall_seconds: float) -> None:
         RTFX.observe(audio_seconds / wall_seconds)
 
 
-def observe_loop_retry() -> None:
-    LOOP_RETRIES.inc()
+def observe_loop_retries(count: int) -> None:
+    LOOP_RETRIES.inc(count)
 
 
 def observe_resumption() -> None:

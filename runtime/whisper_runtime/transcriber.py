@@ -207,26 +207,37 @@ class Transcriber:
     async def _decode_without_loops(
         self, window: Window, options: DecodeOptions, started: float
     ) -> tuple[WindowResult, int]:
-        """One window's result, and the tokens decoded for it one try after another; a window that fell into a
-        repetition loop is decoded again, hotter (repetition.py). The first try that did not loop stands; when all
-        did, the least repetitive."""
+        """One window's result, and the tokens decoded for it in series.
+
+        A window whose decode looped (repetition.py) is decoded again at every hotter temperature at once, as
+        concurrent requests the engine batches, not one after another as openai-whisper does: each serial retry
+        would be one more decode the whole recording waits for. The coolest try that did not loop stands (the
+        hotter ones still running are cancelled); when all looped, the least repetitive.
+        """
         priority = (started, window.offset_seconds)
+        first = await self._decode(window, options, priority)
+        if self.benchmark or not is_loop(first, window.samples):
+            return first, first.num_tokens
+        retries = [
+            asyncio.ensure_future(self._decode(window, dataclasses.replace(options, temperature=temperature), priority))
+            for temperature in retry_temperatures(options.temperature)
+        ]
+        metrics.observe_loop_retries(len(retries))
+        retried: list[WindowResult] = []
+        try:
+            for retry in retries:
+                retried.append(await retry)
+                if not is_loop(retried[-1], window.samples):
+                    return retried[-1], first.num_tokens + max(each.num_tokens for each in retried)
+        finally:
+            for retry in retries:
+                retry.cancel()
+        least_repetitive = min([first, *retried], key=lambda each: compression_ratio(each.text))
+        return least_repetitive, first.num_tokens + max((each.num_tokens for each in retried), default=0)
+
+    async def _decode(self, window: Window, options: DecodeOptions, priority: tuple[float, float]) -> WindowResult:
         [result] = await self.engine.transcribe([WindowRequest(window.samples, options, priority)])
-        if self.benchmark:
-            return result, result.num_tokens
-        tries = [(is_loop(result, window.samples), result)]
-        for temperature in retry_temperatures(options.temperature):
-            looped, result = tries[-1]
-            if not looped:
-                break
-            metrics.observe_loop_retry()
-            hotter = dataclasses.replace(options, temperature=temperature)
-            [result] = await self.engine.transcribe([WindowRequest(window.samples, hotter, priority)])
-            tries.append((is_loop(result, window.samples), result))
-        tokens = sum(each.num_tokens for _, each in tries)
-        if not tries[-1][0]:
-            return tries[-1][1], tokens
-        return min(tries, key=lambda each: (each[0], compression_ratio(each[1].text)))[1], tokens
+        return result
 
     async def _with_words(self, finals: list[FinalWindow], task: str) -> list[Segment]:
         """Recording-time segments with their words, from one alignment pass over all the final stretches."""

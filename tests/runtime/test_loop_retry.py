@@ -22,26 +22,40 @@ SPEECH = "Press start to toggle pause. Press pound to enter a new dictation file
 
 class ScriptedEngine:
     """Answers each try with the next text of ``texts_by_try`` (10 tokens, one segment that ends ``spoken_until``
-    seconds into the window, or at its end) and records the temperature it was asked for."""
+    seconds into the window, or at its end). Records the temperature each try asked for, how many tries were in
+    flight together at most, and which tries were cancelled; tries hotter than ``never_ending_above`` never end."""
 
     name, multilingual, vocabulary = "scripted", False, None
 
-    def __init__(self, *texts_by_try: str, spoken_until: float = float("inf")):
+    def __init__(self, *texts_by_try: str, spoken_until: float = float("inf"), never_ending_above: float = 1.0):
         self.texts_by_try = list(texts_by_try)
         self.spoken_until = spoken_until
+        self.never_ending_above = never_ending_above
         self.temperatures: list[float] = []
+        self.cancelled: list[float] = []
+        self.in_flight = self.most_in_flight = 0
 
     def healthy(self) -> bool:
         return True
 
     async def transcribe(self, windows):
-        results = []
-        for window in windows:
-            text = self.texts_by_try[min(len(self.temperatures), len(self.texts_by_try) - 1)]
-            self.temperatures.append(window.options.temperature)
-            end = min(self.spoken_until, len(window.audio) / 16000)
-            results.append(WindowResult(text, (Segment(0.0, end, text),), "en", TOKENS_PER_TRY))
-        return results
+        [window] = windows
+        temperature = window.options.temperature
+        text = self.texts_by_try[min(len(self.temperatures), len(self.texts_by_try) - 1)]
+        self.temperatures.append(temperature)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0)  # other tries submitted at the same time start meanwhile
+            if temperature > self.never_ending_above:
+                await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(temperature)
+            raise
+        finally:
+            self.in_flight -= 1
+        end = min(self.spoken_until, len(window.audio) / 16000)
+        return [WindowResult(text, (Segment(0.0, end, text),), "en", TOKENS_PER_TRY)]
 
 
 def transcribe(engine: ScriptedEngine, temperature: float = 0.0) -> str:
@@ -50,10 +64,24 @@ def transcribe(engine: ScriptedEngine, temperature: float = 0.0) -> str:
     return asyncio.run(transcriber.transcribe_pcm(sine(5.0), options)).text
 
 
-def test_a_looping_window_is_decoded_again_hotter_and_the_clean_try_stands():
+def test_a_looping_window_is_decoded_again_at_every_hotter_temperature_at_once_and_the_clean_try_stands():
     engine = ScriptedEngine(LOOP, SPEECH)
     assert transcribe(engine) == SPEECH
-    assert engine.temperatures == [0.0, 0.2]
+    assert engine.temperatures == [0.0, 0.2, 0.4, 0.6] and engine.most_in_flight == 3
+
+
+def test_the_coolest_clean_try_stands_and_the_hotter_ones_still_running_are_cancelled():
+    engine = ScriptedEngine(LOOP, SPEECH, never_ending_above=0.2)
+
+    async def transcribe_then_look():
+        transcriber = Transcriber(engine, AudioLimits.from_megabytes(16, 60))
+        transcript = await transcriber.transcribe_pcm(sine(5.0), DecodeOptions(language="en"))
+        await asyncio.sleep(0)  # a cancelled task ends at its next step
+        return transcript.text, list(engine.cancelled)  # seen before asyncio.run cancels what is left
+
+    assert asyncio.run(transcribe_then_look()) == (SPEECH, [0.4, 0.6])
+    other = "Please call me back tomorrow morning after the meeting."
+    assert transcribe(ScriptedEngine(LOOP, LOOP, SPEECH, other)) == SPEECH  # 0.4 stands, not the hotter 0.6
 
 
 def test_a_clean_window_is_decoded_once():
@@ -68,7 +96,7 @@ def test_speech_that_repeats_itself_is_decoded_once():
     assert transcribe(engine) == said_eight_times.strip() and engine.temperatures == [0.0]
 
 
-def test_retries_stop_at_the_last_temperature_and_keep_the_least_repetitive_try():
+def test_when_every_try_loops_the_least_repetitive_stands():
     less_loopy = "one two three four five " + "ten " * 40
     engine = ScriptedEngine(LOOP, LOOP, less_loopy, LOOP)
     assert transcribe(engine) == less_loopy.strip()
@@ -88,9 +116,10 @@ def serial_tokens_of(engine: ScriptedEngine) -> float:
     return REGISTRY.get_sample_value("whisper_serial_tokens_sum") - before
 
 
-def test_tokens_in_series_count_every_try_of_a_window():
+def test_tokens_in_series_count_a_window_and_its_retries_as_two_rounds():
     assert serial_tokens_of(ScriptedEngine(SPEECH)) == TOKENS_PER_TRY
     assert serial_tokens_of(ScriptedEngine(LOOP, SPEECH)) == 2 * TOKENS_PER_TRY
+    assert serial_tokens_of(ScriptedEngine(LOOP)) == 2 * TOKENS_PER_TRY  # four tries, the three retries side by side
 
 
 def test_tokens_in_series_count_a_resumed_rest_after_its_window():
