@@ -61,11 +61,11 @@ class FinalWindow:
 
 @dataclasses.dataclass
 class _Progress:
-    """One recording's bookkeeping for the metrics: when its windows went to the engine, when each window's own
+    """One recording's bookkeeping for the metrics: when its windows went to the engine, when the last window's own
     decode was in, and its longest chain of tokens decoded one after another (a window's tries, then its rest)."""
 
     started: float
-    own_decodes_done: list[float] = dataclasses.field(default_factory=list)
+    first_round_end: float
     serial_tokens: int = 0
 
     def add_chain(self, tokens: int) -> None:
@@ -175,7 +175,8 @@ class Transcriber:
             raise EngineNotReady("the speech engine is not running")
         audio = validate_pcm(samples, self.limits)
         windows = [window for window in cut_windows(audio, self.chunk_length_s) if not is_silent(window.samples)]
-        progress = _Progress(started=time.perf_counter())
+        started = time.perf_counter()
+        progress = _Progress(started=started, first_round_end=started)
         pending = [asyncio.ensure_future(self._decode_window(window, options, progress)) for window in windows]
         try:
             async with self._in_flight():
@@ -183,9 +184,8 @@ class Transcriber:
                     for final in await task:
                         yield final
             ended = time.perf_counter()
-            first_round_end = max(progress.own_decodes_done, default=progress.started)
-            metrics.observe_transcription(len(audio) / SAMPLE_RATE, ended - progress.started)
-            metrics.observe_windows(first_round_end - progress.started, ended - first_round_end)
+            metrics.observe_transcription(len(audio) / SAMPLE_RATE, ended - started)
+            metrics.observe_windows(progress.first_round_end - started, ended - progress.first_round_end)
             metrics.observe_serial_tokens(progress.serial_tokens)
         finally:
             for task in pending:
@@ -194,7 +194,7 @@ class Transcriber:
     async def _decode_window(self, window: Window, options: DecodeOptions, progress: _Progress) -> list[FinalWindow]:
         """A window's final stretches: the window itself, and the rest it resumed at, if any (decoded once more)."""
         result, tokens = await self._decode_without_loops(window, options, progress.started)
-        progress.own_decodes_done.append(time.perf_counter())
+        progress.first_round_end = time.perf_counter()
         resumed = None if self.benchmark else resumption(window, result.segments)
         if resumed is None:
             progress.add_chain(tokens)
