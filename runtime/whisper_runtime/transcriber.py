@@ -224,16 +224,18 @@ class Transcriber:
         ]
         metrics.observe_loop_retries(len(retries))
         retried: list[WindowResult] = []
+        clean: Optional[WindowResult] = None
         try:
             for retry in retries:
                 retried.append(await retry)
                 if not is_loop(retried[-1], window.samples):
-                    return retried[-1], first.num_tokens + max(each.num_tokens for each in retried)
+                    clean = retried[-1]
+                    break
         finally:
             for retry in retries:
                 retry.cancel()
-        least_repetitive = min([first, *retried], key=lambda each: compression_ratio(each.text))
-        return least_repetitive, first.num_tokens + max((each.num_tokens for each in retried), default=0)
+        stands = clean if clean is not None else min([first, *retried], key=lambda each: compression_ratio(each.text))
+        return stands, first.num_tokens + max((each.num_tokens for each in retried), default=0)
 
     async def _decode(self, window: Window, options: DecodeOptions, priority: tuple[float, float]) -> WindowResult:
         [result] = await self.engine.transcribe([WindowRequest(window.samples, options, priority)])
