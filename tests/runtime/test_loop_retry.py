@@ -6,6 +6,7 @@ the vLLM engine produced on the H200 (docs/benchmarks.md, 2026-12-04).
 """
 
 import asyncio
+import gc
 
 from prometheus_client import REGISTRY
 
@@ -23,14 +24,22 @@ SPEECH = "Press start to toggle pause. Press pound to enter a new dictation file
 class ScriptedEngine:
     """Answers each try with the next text of ``texts_by_try`` (10 tokens, one segment that ends ``spoken_until``
     seconds into the window, or at its end). Records the temperature each try asked for, how many tries were in
-    flight together at most, and which tries were cancelled; tries hotter than ``never_ending_above`` never end."""
+    flight together at most, and which tries were cancelled; tries hotter than ``never_ending_above`` never end, tries
+    hotter than ``failing_above`` raise."""
 
     name, multilingual, vocabulary = "scripted", False, None
 
-    def __init__(self, *texts_by_try: str, spoken_until: float = float("inf"), never_ending_above: float = 1.0):
+    def __init__(
+        self,
+        *texts_by_try: str,
+        spoken_until: float = float("inf"),
+        never_ending_above: float = 1.0,
+        failing_above: float = 1.0,
+    ):
         self.texts_by_try = list(texts_by_try)
         self.spoken_until = spoken_until
         self.never_ending_above = never_ending_above
+        self.failing_above = failing_above
         self.temperatures: list[float] = []
         self.cancelled: list[float] = []
         self.in_flight = self.most_in_flight = 0
@@ -49,6 +58,8 @@ class ScriptedEngine:
             await asyncio.sleep(0)  # other tries submitted at the same time start meanwhile
             if temperature > self.never_ending_above:
                 await asyncio.Event().wait()
+            if temperature > self.failing_above:
+                raise RuntimeError(f"the try at {temperature} failed")
         except asyncio.CancelledError:
             self.cancelled.append(temperature)
             raise
@@ -82,6 +93,21 @@ def test_the_coolest_clean_try_stands_and_the_hotter_ones_still_running_are_canc
     assert asyncio.run(transcribe_then_look()) == (SPEECH, [0.4, 0.6])
     other = "Please call me back tomorrow morning after the meeting."
     assert transcribe(ScriptedEngine(LOOP, LOOP, SPEECH, other)) == SPEECH  # 0.4 stands, not the hotter 0.6
+
+
+def test_hotter_tries_that_failed_after_a_cooler_one_stood_leave_no_lost_exception():
+    """Such a failure changes nothing (the cooler text stands) and must not reach the log as "never retrieved"."""
+    lost: list[dict] = []
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda _, context: lost.append(context))
+    transcriber = Transcriber(ScriptedEngine(LOOP, SPEECH, failing_above=0.2), AudioLimits.from_megabytes(16, 60))
+    try:
+        transcript = loop.run_until_complete(transcriber.transcribe_pcm(sine(5.0), DecodeOptions(language="en")))
+        loop.run_until_complete(asyncio.sleep(0))
+        gc.collect()  # an unretrieved exception is reported when its task is collected
+    finally:
+        loop.close()
+    assert transcript.text == SPEECH and lost == []
 
 
 def test_a_clean_window_is_decoded_once():
