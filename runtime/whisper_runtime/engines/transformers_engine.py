@@ -93,8 +93,18 @@ class TransformersEngine:
             indices = list(group)
             for index, (token_ids, looped) in zip(indices, self._generate(features[indices], group_options)):
                 result = self.vocabulary.parse(token_ids, len(windows[index].audio) / SAMPLE_RATE, stopped_as_loop=looped)
-                results[index] = dataclasses.replace(result, language=result.language or group_options.language)
+                results[index] = dataclasses.replace(
+                    result,
+                    language=result.language or group_options.language,
+                    num_tokens=result.num_tokens - self._forced_after_start,
+                )
         return results
+
+    @property
+    def _forced_after_start(self) -> int:
+        """The tokens ``generate`` forces after ``<|startoftranscript|>`` (language, task) and returns with the
+        decoded ones: not decoded, so not counted, as vLLM counts (a window's tokens in series, OpenAI's usage)."""
+        return 2 if self.multilingual else 0
 
     def _input_features(self, audios: Sequence[np.ndarray]) -> torch.Tensor:
         features = self._features(list(audios), sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
