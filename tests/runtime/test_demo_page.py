@@ -1,7 +1,8 @@
 """The live page in a real headless Chromium (Debian's package, driven by Playwright) against the real server.
 
 Chromium's fake microphone plays an espeak recording; the page streams it over the realtime WebSocket and must
-show the words (WER bound), partial text first and the final after it. A file chosen on the page is uploaded
+show the words (WER bound), partial text first and the final after it, and the server must hear all of the speech
+(its length, from the VAD's events). A file chosen on the page is uploaded
 with stream=true and its text shown.
 """
 
@@ -22,8 +23,11 @@ CHROMIUM = "/usr/bin/chromium"
 #: The page may lose at most this much WER against the same recording uploaded as a file. tiny.en is poor on these
 #: espeak sentences either way: 0.18-0.29 uploaded, 0.29-0.36 through Chromium's fake microphone; CI runs on 2 busy
 #: cores lost 0.105 and 0.158. A page that sends the wrong rate loses more (0.26 for 24 kHz read as 16 kHz, measured
-#: on the same text); finer faults (one 100 ms chunk in ten dropped loses 0.105) are the realtime tests' to catch.
+#: on the same text); finer faults (one 100 ms chunk in ten dropped loses 0.105) show in the length of the speech heard.
 MICROPHONE_WER_MARGIN = 0.25
+#: The server must hear the speech last as long as it was spoken (first speech_started to last speech_stopped, 13.6 s
+#: against 13.65 s measured): a page that loses one 100 ms chunk in ten is 1.4 s short, a wrong rate 4.5 s or more off.
+HEARD_SPEECH_TOLERANCE_SECONDS = 0.7
 JFK_WER_BOUND = 0.10
 LEAD_SECONDS, TRAILING_SECONDS = 1.0, 3.0
 
@@ -77,8 +81,13 @@ def test_the_microphone_streams_and_the_page_shows_partial_then_final_text(page,
         timeout=180_000,
     )
     lines = page.eval_on_selector_all(
-        "#live p", "lines => lines.map(l => ({text: l.textContent, partialAt: l.dataset.partialAt, finalAt: l.dataset.finalAt}))"
+        "#live p",
+        "lines => lines.map(l => ({text: l.textContent, partialAt: l.dataset.partialAt, finalAt: l.dataset.finalAt,"
+        " start: l.dataset.speechStartMs, end: l.dataset.speechEndMs}))",
     )
+    heard_seconds = (float(lines[-1]["end"]) - float(lines[0]["start"])) / 1000
+    spoken_seconds = microphone_speech.duration - LEAD_SECONDS - TRAILING_SECONDS
+    assert abs(heard_seconds - spoken_seconds) <= HEARD_SPEECH_TOLERANCE_SECONDS, (heard_seconds, spoken_seconds)
     shown = " ".join(line["text"] for line in lines)
     print(f"page, microphone: {shown!r} ({len(lines)} utterance(s))")
     uploaded = http.post("/v1/audio/transcriptions", data={"model": "whisper"},

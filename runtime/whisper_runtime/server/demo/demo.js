@@ -44,7 +44,8 @@ function realtimeUrl() {
 }
 
 // One paragraph per utterance, in the order speech started; data-partial-at / data-final-at record when its
-// first partial text and its final text arrived (performance.now(), milliseconds).
+// first partial text and its final text arrived (performance.now(), milliseconds), data-speech-start-ms /
+// data-speech-end-ms where the server heard its speech begin and end in the audio the page sent.
 function utterance(itemId) {
   let line = live.querySelector(`[data-item="${itemId}"]`);
   if (!line) {
@@ -59,7 +60,10 @@ function utterance(itemId) {
 function onRealtimeEvent(event) {
   switch (event.type) {
     case "input_audio_buffer.speech_started":
-      utterance(event.item_id);
+      utterance(event.item_id).dataset.speechStartMs = event.audio_start_ms;
+      break;
+    case "input_audio_buffer.speech_stopped":
+      utterance(event.item_id).dataset.speechEndMs = event.audio_end_ms;
       break;
     case "conversation.item.input_audio_transcription.delta": {
       const line = utterance(event.item_id);
